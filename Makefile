@@ -1,0 +1,45 @@
+# One venv, made from pyproject.toml; every target installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: run test lint typecheck proto bench brokers clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -e '.[kafka,nsq,metrics,dev]'
+	touch $(STAMP)
+
+## run: stream every TCP socket of this machine as JSON lines to stdout (Ctrl-C stops it)
+run: venv
+	$(VENV)/bin/xtcp-async $(ARGS)
+
+## brokers: install (once, cached) the real Kafka and nsqd the tests start
+brokers:
+	bash scripts/install_kafka.sh
+	bash scripts/install_nsq.sh
+
+## lint: ruff and mypy strict
+lint: venv
+	$(VENV)/bin/ruff check xtcp_async tests bench
+	$(VENV)/bin/mypy
+
+## proto: regenerate the protobuf code from proto/ (a test fails when it is stale)
+proto: venv
+	$(PY) -m xtcp_async.encode.protogen
+
+## test: every test, after lint, with real brokers
+test: venv brokers lint
+	$(PY) -m pytest $(ARGS)
+
+## bench: cost at 20k/60k/120k sockets against ss (prints a table, writes bench/results/)
+bench: venv
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
