@@ -31,7 +31,7 @@ lint: venv
 
 ## proto: regenerate the protobuf code from proto/ (a test fails when it is stale)
 proto: venv
-	$(PY) -m xtcp_async.encode.protogen
+	$(PY) scripts/protogen.py
 
 ## test: every test, after lint, with real brokers
 test: venv brokers lint

@@ -1,0 +1,37 @@
+"""SocketBatch → payload bytes, in one of the formats; the only package that knows protobuf.
+
+``encode(batch, fmt, max_bytes=..., max_rows=...)`` is the entry point the service uses.
+"""
+
+from __future__ import annotations
+
+from xtcp_async.encode.framing import EncodedRows, Packed, pack, varint
+from xtcp_async.netlink.batch import SocketBatch
+from xtcp_async.sinks.base import FORMATS
+
+
+def encode_rows(batch: SocketBatch, fmt: str) -> EncodedRows:
+    """Every row of ``batch`` in format ``fmt``, framed as it sits inside a payload."""
+    if fmt == "jsonl":
+        from xtcp_async.encode import jsonl
+
+        return EncodedRows.from_list(jsonl.encode_rows(batch))
+    if fmt in ("protobuf-list", "protobuf-single"):
+        from xtcp_async.encode import wire
+
+        return wire.encode_rows(batch, list_entries=fmt == "protobuf-list")
+    raise ValueError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
+
+
+def pack_rows(rows: EncodedRows, fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
+    """Split encoded rows into payloads for format ``fmt`` within the caps."""
+    return pack(rows, max_bytes=max_bytes, max_rows=max_rows, list_framing=fmt == "protobuf-list",
+                one_row_per_payload=fmt == "protobuf-single")
+
+
+def encode(batch: SocketBatch, fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
+    """``batch`` as payloads of format ``fmt``, each within ``max_bytes`` and ``max_rows``."""
+    return pack_rows(encode_rows(batch, fmt), fmt, max_bytes=max_bytes, max_rows=max_rows)
+
+
+__all__ = ["EncodedRows", "Packed", "encode", "encode_rows", "pack_rows", "varint"]
