@@ -18,7 +18,7 @@ import os
 import socket
 import ssl
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,7 +35,9 @@ from xtcp_async.sinks.nsq_protocol import (
     mpub,
     pub,
 )
-from xtcp_async.sinks.spec import SinkSpec
+
+if TYPE_CHECKING:
+    from xtcp_async.sinks.spec import SinkSpec
 
 log = logging.getLogger(__name__)
 

@@ -383,14 +383,14 @@ class NsqConnection:
     async def _write_pieces(self, pieces: list[bytes]) -> None:
         """Write pieces in groups of about WRITE_PIECE_BYTES, yielding between groups, and wait
         for the transport's buffer to drain (the backpressure point)."""
-        group: list[bytes] = []
+        group: list[bytes | memoryview] = []
         size = 0
         for piece in pieces:
             # A huge single piece is sliced (memoryview: no copy) so it is yielded on too.
             view = memoryview(piece)
             for start in range(0, max(len(view), 1), WRITE_PIECE_BYTES):
                 part = view[start : start + WRITE_PIECE_BYTES]
-                group.append(bytes(part) if self._codec is not None else part)  # type: ignore[arg-type]
+                group.append(part)
                 size += len(part)
                 if size >= WRITE_PIECE_BYTES:
                     await self._flush_group(group)
@@ -399,7 +399,7 @@ class NsqConnection:
         if group:
             await self._flush_group(group)
 
-    async def _flush_group(self, group: list[bytes]) -> None:
+    async def _flush_group(self, group: list[bytes | memoryview]) -> None:
         if self._codec is not None:
             self._writer.write(self._codec.compress(b"".join(group)))
         else:
