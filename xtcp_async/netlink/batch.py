@@ -126,7 +126,9 @@ class SocketBatch:
             if fam[i] == c.AF_INET:
                 out.append(str(ipaddress.IPv4Address(b[:4])))
             else:
-                out.append(str(ipaddress.IPv6Address(b)))
+                a6 = ipaddress.IPv6Address(b)
+                # ss and most people write v4-mapped addresses as ::ffff:a.b.c.d.
+                out.append(f"::ffff:{a6.ipv4_mapped}" if a6.ipv4_mapped else str(a6))
         return out
 
     def to_records(self) -> list[dict[str, Any]]:

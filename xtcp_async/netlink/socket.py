@@ -1,0 +1,216 @@
+"""The kernel boundary: the only module that makes netlink syscalls.
+
+One non-blocking AF_NETLINK/NETLINK_SOCK_DIAG socket read through ``loop.add_reader``. Each
+reader callback does at most ``max_recvs_per_callback`` recvs so a 60 MB dump never stalls the
+event loop for long; chunks wait in a small bounded deque, and when it is full the reader is
+removed, which leaves the rest of the dump in the kernel (netlink builds the next chunk only
+when we recv) — backpressure costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno as errno_mod
+import os
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from xtcp_async.errors import NetlinkError, PollTimeoutError
+from xtcp_async.netlink import constants as c
+from xtcp_async.netlink.request import dump_request
+
+_HDR = struct.Struct("<IHHII")
+_ERRNO = struct.Struct("<i")
+
+
+@dataclass
+class Chunk:
+    """The bytes of one recv (whole netlink messages) and when they were read."""
+
+    data: bytes
+    read_ns: int
+
+
+@dataclass
+class DumpStatus:
+    """What one dump did, filled in while it runs."""
+
+    family: int
+    chunks: int = 0
+    bytes_read: int = 0
+    recvs: int = 0
+    #: NLM_F_DUMP_INTR was set on some message: not a consistent snapshot.
+    interrupted: bool = False
+    #: Messages with another sequence number or port id (left over from an abandoned dump).
+    stale_messages: int = 0
+    done: bool = False
+
+
+class DiagSocket:
+    """A sock_diag socket that runs one dump at a time."""
+
+    def __init__(self, *, recv_buffer_bytes: int = 64 * 1024, max_recvs_per_callback: int = 4,
+                 max_pending_chunks: int = 16, rcvbuf_bytes: int = 1 << 20) -> None:
+        # ≥32 KiB: the kernel sizes later dump chunks by our last recv (up to 32 KiB).
+        self._buf = bytearray(max(recv_buffer_bytes, 32 * 1024))
+        self._max_recvs = max_recvs_per_callback
+        self._max_pending = max_pending_chunks
+        self._rcvbuf = rcvbuf_bytes
+        self._sock: socket.socket | None = None
+        self._port_id = 0
+        self._seq = int(time.time()) & 0x7FFFFFFF
+        self.max_callback_s = 0.0
+
+    def open(self) -> None:
+        """Create and bind the socket (idempotent)."""
+        if self._sock is not None:
+            return
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                                 c.NETLINK_SOCK_DIAG)
+        except OSError as exc:
+            raise NetlinkError(f"cannot open a NETLINK_SOCK_DIAG socket: {exc}", exc.errno or 0) from exc
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
+            sock.bind((0, 0))
+            self._port_id = sock.getsockname()[0]
+        except OSError as exc:
+            sock.close()
+            raise NetlinkError(f"cannot bind the netlink socket: {exc}", exc.errno or 0) from exc
+        self._sock = sock
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _reopen(self) -> None:
+        # After an abandoned dump the kernel may still hold part of it for this port id;
+        # a fresh socket is the cheapest way to never read those bytes.
+        self.close()
+        self.open()
+
+    async def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
+                   status: DumpStatus | None = None) -> AsyncIterator[Chunk]:
+        """Yield the chunks of one dump of ``family`` until NLMSG_DONE.
+
+        Raises NetlinkError on NLMSG_ERROR (with the errno) and PollTimeoutError when the dump
+        does not finish within ``timeout_s``.
+        """
+        self.open()
+        assert self._sock is not None
+        sock = self._sock
+        st = status or DumpStatus(family=family)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        loop = asyncio.get_running_loop()
+        pending: collections.deque[Chunk] = collections.deque()
+        wakeup = asyncio.Event()
+        failure: list[BaseException] = []
+        fd = sock.fileno()
+        reading = False
+        buf = self._buf
+        view = memoryview(buf)
+        port_id = self._port_id
+
+        def on_readable() -> None:
+            t0 = time.perf_counter()
+            for _ in range(self._max_recvs):
+                try:
+                    n = sock.recv_into(buf)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    # ENOBUFS: the kernel dropped messages; the dump cannot be trusted.
+                    failure.append(NetlinkError(f"netlink recv failed: {os.strerror(exc.errno or 0)}",
+                                                exc.errno or 0))
+                    break
+                if n == 0:
+                    break
+                st.recvs += 1
+                st.bytes_read += n
+                data = bytes(view[:n])  # copy out before the buffer is reused
+                if self._check(data, seq, port_id, st, failure):
+                    st.chunks += 1
+                    pending.append(Chunk(data, time.time_ns()))
+                if st.done or failure or len(pending) >= self._max_pending:
+                    break
+            wakeup.set()
+            self.max_callback_s = max(self.max_callback_s, time.perf_counter() - t0)
+            if (st.done or failure or len(pending) >= self._max_pending) and reading:
+                pause()
+
+        def pause() -> None:
+            nonlocal reading
+            if reading:
+                loop.remove_reader(fd)
+                reading = False
+
+        def resume() -> None:
+            nonlocal reading
+            if not reading and not st.done and not failure:
+                loop.add_reader(fd, on_readable)
+                reading = True
+
+        deadline = loop.time() + timeout_s
+        try:
+            try:
+                sock.send(dump_request(family, seq=seq, states=states, ext=ext))
+            except OSError as exc:
+                raise NetlinkError(f"netlink send failed: {exc}", exc.errno or 0) from exc
+            resume()
+            while True:
+                while pending:
+                    yield pending.popleft()
+                if failure:
+                    raise failure[0]
+                if st.done:
+                    return
+                resume()
+                wakeup.clear()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise PollTimeoutError(f"dump of family {family} did not finish within {timeout_s}s")
+                try:
+                    await asyncio.wait_for(wakeup.wait(), remaining)
+                except TimeoutError:
+                    raise PollTimeoutError(
+                        f"dump of family {family} did not finish within {timeout_s}s") from None
+        finally:
+            pause()
+            if not st.done:
+                self._reopen()
+
+    @staticmethod
+    def _check(data: bytes, seq: int, port_id: int, st: DumpStatus, failure: list[BaseException]) -> bool:
+        """Walk message headers: errors, DONE, DUMP_INTR, foreign replies. True: keep the chunk."""
+        off = 0
+        end = len(data)
+        ours = 0
+        while off + c.NLMSG_HDRLEN <= end:
+            nl_len, nl_type, nl_flags, nl_seq, nl_pid = _HDR.unpack_from(data, off)
+            if nl_len < c.NLMSG_HDRLEN:
+                break  # the decoder counts malformed lengths
+            if nl_seq != seq or nl_pid != port_id:
+                st.stale_messages += 1
+            else:
+                ours += 1
+                if nl_flags & c.NLM_F_DUMP_INTR:
+                    st.interrupted = True
+                if nl_type == c.NLMSG_DONE:
+                    st.done = True
+                elif nl_type == c.NLMSG_ERROR:
+                    err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+                    if err:
+                        name = errno_mod.errorcode.get(err, str(err))
+                        failure.append(NetlinkError(
+                            f"kernel answered the dump with {name}: {os.strerror(err)}", err))
+                    else:
+                        st.done = True
+            off += (nl_len + 3) & ~3
+        return ours > 0
