@@ -15,7 +15,7 @@ from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
 #: scheme -> "module:factory"; the factory takes a SinkSpec and returns a Sink.
 REGISTRY: dict[str, str] = {
-    "stdout": "xtcp_async.sinks.stdout:StdoutSink.from_spec",
+    "stdout": "xtcp_async.sinks.file:StdoutSink.from_spec",
     "file": "xtcp_async.sinks.file:FileSink.from_spec",
     "null": "xtcp_async.sinks.memory:NullSink.from_spec",
     "memory": "xtcp_async.sinks.memory:MemorySink.from_spec",
