@@ -1,0 +1,1 @@
+"""Real brokers the integration tests start themselves (installed by ``make brokers``)."""
