@@ -195,6 +195,24 @@ def iter_nlmsgs(data: bytes, *, where: str = "buffer") -> Iterator[NlMsg]:
         raise FixtureFormatError(f"{where}: {len(data) - off} trailing bytes after the last nlmsg")
 
 
+def split_dumps(path: Path, *, protocol: int | None = NETLINK_SOCK_DIAG) -> list[list[bytes]]:
+    """Split a capture into dumps: each request packet starts a new list of reply packets.
+
+    ss sends one dump request per address family (AF_INET, then AF_INET6), so one ss run is two
+    consecutive dumps. Packets before the first request (none in the fixtures) form no dump.
+    """
+    dumps: list[list[bytes]] = []
+    for pkt in iter_pcap_packets(path):
+        if protocol is not None and pkt.protocol != protocol:
+            continue
+        msgs = list(iter_nlmsgs(pkt.data, where=f"{path.name} packet {pkt.index}"))
+        if msgs and all(m.is_request for m in msgs):
+            dumps.append([])
+        elif dumps:
+            dumps[-1].append(pkt.data)
+    return dumps
+
+
 def iter_pcap_nlmsgs(path: Path, *, protocol: int | None = NETLINK_SOCK_DIAG) -> Iterator[NlMsg]:
     """Yield every netlink message of a pcap's ``protocol`` packets, requests included."""
     for pkt in iter_pcap_packets(path):
@@ -257,11 +275,14 @@ class AttributeBlob:
 
 
 def attribute_blobs(root: Path | None = None) -> list[AttributeBlob]:
-    """Every ``attribute_*`` file under fixtures/xtcp2, with the type from its rtattr header."""
+    """Every ``attribute_*`` file under fixtures/xtcp2, with the type from its rtattr header.
+
+    The all-zero placeholder ``attribute_pragueinfo_fake_fixme`` is left out (see ``ZEROED_FIXTURES``).
+    """
     base = (root if root is not None else fixtures_dir()) / "xtcp2"
     blobs = []
     for path in sorted(base.rglob("attribute_*")):
-        if not path.is_file():
+        if not path.is_file() or is_zeroed(path):
             continue
         raw = path.read_bytes()
         if len(raw) < 4:
@@ -281,12 +302,26 @@ class SsPair:
     kernel: str
     pcap: Path
     ss_text: Path
-    ss_args: str  # "-tia" (all states) or "-ti" (established only)
+    ss_args: str  # "-tia" (all states; printed with -o -e -m and tos too) or "-ti" (7.0.3: no -o/-e/-m)
+    run: int = 0  # which ss run in the capture the text belongs to (one run = AF_INET + AF_INET6 dumps)
+    same_run: bool = True  # False: the text came from another run; only long-lived sockets pair
 
     @property
     def id(self) -> str:
         """Short test id such as ``6_6_44/tcp_100_sockets_bbr``."""
         return f"{self.kernel}/{self.pcap.stem.removeprefix(self.kernel + '_')}"
+
+    @property
+    def show_options(self) -> bool:
+        """ss printed -o output (timer, and the ts/sack/ecn/ecnseen/fastopen words)."""
+        return self.ss_args != "-ti"
+
+    def run_chunks(self) -> list[bytes]:
+        """The reply packets of this pair's ss run: its AF_INET dump, then its AF_INET6 dump."""
+        dumps = split_dumps(self.pcap)
+        if len(dumps) < 2 * self.run + 2:
+            raise FixtureFormatError(f"{self.pcap}: {len(dumps)} dumps, run {self.run} needs two more")
+        return dumps[2 * self.run] + dumps[2 * self.run + 1]
 
 
 _SOCKETS_PCAP = re.compile(r"^(?:(?P<kernel>\d+_\d+_\d+)_)?tcp_(?P<n>\d+)_sockets(?P<suffix>.*)\.pcap$")
@@ -298,6 +333,30 @@ _EXTRA_PAIRS: tuple[tuple[str, str, str, str], ...] = (
     ("7_0_3", "7_0_3_ss_tcp_info.pcap", "ss_tcp_info_n", "-ti"),
 )
 
+# Captures that hold several runs (6.6.44 ran ss three times; 7.0.3's first run is another tool's
+# INFO-only dump). Found by decoding every run and comparing with the text: exactly one run matches
+# every socket; the others differ in counters that moved between runs.
+_RUN_OF_PAIR: dict[str, int] = {
+    "6_6_44/tcp_1000_sockets": 1,
+    "6_6_44/tcp_100_sockets": 2,
+    "6_6_44/tcp_100_sockets_bbr": 1,
+    "6_6_44/tcp_100_sockets_dctcp": 1,
+    "6_6_44/tcp_100_sockets_vegas": 1,
+    "7_0_3/ss_tcp_info": 1,
+}
+# The 6.6.44 10-socket text is from a different run than its capture (other cookies, ports and
+# pids): only sshd's two listeners are the same sockets in both.
+_OTHER_RUN_PAIRS = frozenset({"6_6_44/tcp_10_sockets"})
+
+# Fixture files that are all zero bytes in the source snapshot (nothing to read).
+ZEROED_FIXTURES = frozenset(
+    {
+        "6_1_103/6_1_103_tcp_1000_sockets.pcap",
+        "6_1_103/6_1_103_ss_tcp_info_a_1000",
+        "xtcp2/attribute_pragueinfo_fake_fixme",  # a placeholder upstream, 40 zero bytes
+    }
+)
+
 
 def sockets_pcaps(root: Path | None = None) -> list[Path]:
     """Every ``*_tcp_*_sockets*.pcap`` (and the 6.6 unprefixed ``tcp_*_sockets*.pcap``), sorted."""
@@ -305,24 +364,45 @@ def sockets_pcaps(root: Path | None = None) -> list[Path]:
     return sorted(p for p in base.glob("*/*.pcap") if _SOCKETS_PCAP.match(p.name))
 
 
+def is_zeroed(path: Path) -> bool:
+    """True for the fixture files known to hold only zero bytes."""
+    return f"{path.parent.name}/{path.name}" in ZEROED_FIXTURES
+
+
 def ss_pairs(root: Path | None = None) -> tuple[list[SsPair], list[Path]]:
-    """Pair each socket capture with its ss text; also return captures that have no text."""
+    """Pair each socket capture with its ss text; also return captures that have no usable text.
+
+    Zeroed captures and the 2000-socket netem captures (their text is missing from the snapshot) are
+    the unpaired ones.
+    """
     base = (root if root is not None else fixtures_dir()) / "xtcp2"
-    pairs: list[SsPair] = []
+    found: list[tuple[str, Path, Path, str]] = []
     unpaired: list[Path] = []
     for pcap in sockets_pcaps(root):
         m = _SOCKETS_PCAP.match(pcap.name)
         assert m is not None
         kernel = pcap.parent.name
         prefix = f"{kernel}_" if m["kernel"] else ""
-        suffix = m["suffix"]
-        text = pcap.parent / f"{prefix}ss_tcp_info_a_{m['n']}{suffix}"
-        if text.is_file():
-            pairs.append(SsPair(kernel, pcap, text, "-tia"))
+        text = pcap.parent / f"{prefix}ss_tcp_info_a_{m['n']}{m['suffix']}"
+        if text.is_file() and not is_zeroed(pcap) and not is_zeroed(text):
+            found.append((kernel, pcap, text, "-tia"))
         else:
             unpaired.append(pcap)
     for kernel, pcap_name, text_name, args in _EXTRA_PAIRS:
         pcap, text = base / kernel / pcap_name, base / kernel / text_name
         if pcap.is_file() and text.is_file():
-            pairs.append(SsPair(kernel, pcap, text, args))
+            found.append((kernel, pcap, text, args))
+    pairs = []
+    for kernel, pcap, text, args in found:
+        pair = SsPair(kernel, pcap, text, args)
+        pairs.append(
+            SsPair(
+                kernel,
+                pcap,
+                text,
+                args,
+                run=_RUN_OF_PAIR.get(pair.id, 0),
+                same_run=pair.id not in _OTHER_RUN_PAIRS,
+            )
+        )
     return pairs, unpaired

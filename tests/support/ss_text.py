@@ -324,6 +324,18 @@ def to_kernel_timer_ms(text: str) -> tuple[int, int]:
     return low, low
 
 
+# Keys of the info line that come from kernel data (render_info_line can produce every one of them).
+INFO_KEYS = frozenset({
+    "skmem", "mem", "ts", "sack", "ecn", "ecnseen", "fastopen", "cong", "wscale", "rto", "backoff", "rtt",
+    "ato", "mss", "pmtu", "rcvmss", "advmss", "cwnd", "ssthresh", "bytes_sent", "bytes_retrans",
+    "bytes_acked", "bytes_received", "segs_out", "segs_in", "data_segs_out", "data_segs_in", "dctcp", "bbr",
+    "send", "lastsnd", "lastrcv", "lastack", "pacing_rate", "max_pacing_rate", "delivery_rate", "delivered",
+    "delivered_ce", "app_limited", "busy", "rwnd_limited", "rwnd_limited_pct", "sndbuf_limited",
+    "sndbuf_limited_pct", "unacked", "retrans", "lost", "sacked", "dsack_dups", "fackets", "reordering",
+    "reord_seen", "rcv_rtt", "rcv_space", "rcv_ssthresh", "notsent", "minrtt", "rcv_ooopack", "snd_wnd",
+    "rcv_wnd", "rehash",
+})  # fmt: skip
+
 # --- kernel values → ss text ------------------------------------------------------------------------
 # Each function mirrors one printf of iproute2 misc/ss.c (tcp_show_info, tcp_stats_print,
 # print_skmeminfo, tcp_timer_print/print_ms_timer, inet_show_sock, sock_details_print). Python's
@@ -377,11 +389,12 @@ def _g(rec: Mapping[str, Any], name: str) -> int:
     return int(value) if value is not None else 0
 
 
-def render_info_line(rec: Mapping[str, Any], *, numeric: bool = True) -> dict[str, Any]:
+def render_info_line(rec: Mapping[str, Any], *, numeric: bool = True, options: bool = True) -> dict[str, Any]:
     """What ss's info line would show for a decoded record (xtcp2 field names), key → text.
 
     Keys and value shapes match ``parse_ss_text``. Absent tcp_info fields count as zero, as ss zero-fills
-    a short tcp_info (``len < sizeof`` → memset) before printing.
+    a short tcp_info (``len < sizeof`` → memset) before printing. ``options`` is ss's -o: only then does
+    it print the ts/sack/ecn/ecnseen/fastopen words. ``numeric`` is -n (rates as plain ``%.0f``).
     """
     out: dict[str, Any] = {}
     if "sk_mem_info_rmem_alloc" in rec:
@@ -401,7 +414,7 @@ def render_info_line(rec: Mapping[str, Any], *, numeric: bool = True) -> dict[st
     g = lambda name: _g(rec, "tcp_info_" + name)  # noqa: E731 - local shorthand
     opts = g("options")
     for bit, word in ((1, "ts"), (2, "sack"), (8, "ecn"), (16, "ecnseen"), (32, "fastopen")):
-        if opts & bit:
+        if options and opts & bit:
             out[word] = True
     cong = rec.get("congestion_algorithm_string")
     if cong:
@@ -520,6 +533,11 @@ def render_info_line(rec: Mapping[str, Any], *, numeric: bool = True) -> dict[st
     return out
 
 
+def fmt_hash_x(value: int) -> str:
+    """C's ``%#x``: ``0x2a``, but plain ``0`` for zero (Python's ``%#x`` would give ``0x0``)."""
+    return f"{value:#x}" if value else "0"
+
+
 TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist", "unknown")
 
 
@@ -547,5 +565,5 @@ def render_header(rec: Mapping[str, Any]) -> dict[str, Any]:
         out["shutdown"] = ("-" if mask & 1 else "<") + "-" + ("-" if mask & 2 else ">")
     for key, name in (("tos", "type_of_service"), ("tclass", "traffic_class"), ("class_id", "class_id")):
         if name in rec:
-            out[key] = "%#x" % _g(rec, name)  # noqa: UP031
+            out[key] = fmt_hash_x(_g(rec, name))
     return out
