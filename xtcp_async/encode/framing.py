@@ -46,6 +46,21 @@ class EncodedRows:
         return EncodedRows(b"".join(rows), offsets)
 
 
+    @staticmethod
+    def join(parts: list[EncodedRows]) -> EncodedRows:
+        """Rows of several parts, in order, as one."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return EncodedRows(b"", np.zeros(1, dtype=np.int64))
+        offsets = [parts[0].offsets]
+        base = int(parts[0].offsets[-1])
+        for p in parts[1:]:
+            offsets.append(p.offsets[1:] + base)
+            base += int(p.offsets[-1])
+        return EncodedRows(b"".join(p.data for p in parts), np.concatenate(offsets))
+
+
 @dataclass
 class Packed:
     """Payloads ready for a sink, and what could not be packed."""

@@ -44,7 +44,7 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
                 setattr(r, name, values[i])
         if cong_present[i]:
             r.congestion_algorithm_string = cong[i]
-            r.congestion_algorithm_enum = enums[i]  # type: ignore[assignment]
+            r.congestion_algorithm_enum = enums[i]
         out.append(r)
     return out
 

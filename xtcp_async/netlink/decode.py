@@ -143,7 +143,8 @@ def _gather_int(u8: npt.NDArray[np.uint8], u32: npt.NDArray[np.uint32], pos: npt
         return (lo << 8) | hi if big_endian else lo | (hi << 8)
     if size == 4:
         if not (pos & 3).any():  # netlink keeps attributes 4-aligned: one gather of words
-            return u32[pos >> 2]
+            words: npt.NDArray[np.uint32] = u32[pos >> 2]
+            return words
         b = [u8[pos + k].astype(np.uint32) for k in range(4)]
         return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
     lo64 = _gather_int(u8, u32, pos, 4, False).astype(np.uint64)

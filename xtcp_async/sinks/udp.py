@@ -74,11 +74,12 @@ class UdpSink(BaseSink):
         assert self._sock is not None
         loop = asyncio.get_running_loop()
         try:
-            await loop.sock_sendall(self._sock, payload)
-        except ConnectionRefusedError:
-            # An ICMP port-unreachable from an earlier datagram: UDP gives no delivery
-            # guarantee, and the next datagram may well arrive; this one counts as sent.
-            return
+            try:
+                await loop.sock_sendall(self._sock, payload)
+            except ConnectionRefusedError:
+                # The error is an ICMP port-unreachable reported for an *earlier* datagram;
+                # this one was not sent yet, so send it once more.
+                await loop.sock_sendall(self._sock, payload)
         except OSError as exc:
             raise SinkError(f"udp sink: send to {self.host}:{self.port} failed: {exc}", retriable=True) from exc
 

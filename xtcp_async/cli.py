@@ -1,0 +1,123 @@
+"""`xtcp-async`: parse flags, build the Config, run the service, map errors to exit codes.
+
+Exit codes: 0 done, 1 runtime failure (netlink unusable, data not delivered under --once),
+2 configuration error (one line naming the field), 130 a second signal cut shutdown short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from xtcp_async import __version__
+from xtcp_async.errors import ConfigError, XtcpError
+
+log = logging.getLogger("xtcp_async")
+
+EPILOG = """\
+Every option can also be set as an environment variable XTCP_<NAME> (e.g. XTCP_INTERVAL=5,
+XTCP_SINK="udp://10.0.0.1:9000 null://") and in a TOML file (--config or XTCP_CONFIG) as
+name = value (e.g. interval = 5, sink = ["kafka://127.0.0.1:9092/xtcp"]); flags win over the
+environment, which wins over the file. Sink URLs:
+  stdout://                         JSON lines on standard output (the default sink)
+  file:///var/log/xtcp.jsonl        append to a file
+  udp://HOST:PORT?max_datagram=N    one payload per datagram (default 65507 bytes)
+  kafka://H1:9092,H2:9092/TOPIC     Kafka topic (extra: kafka)
+  nsq://HOST:4150/TOPIC             NSQ topic (extra: nsq)
+  null://                           discard (benchmarks)
+Any sink URL takes ?format=jsonl|protobuf-list|protobuf-single.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xtcp-async", description="Poll every TCP socket's kernel state (inet_diag/tcp_info) and "
+        "stream it as xtcp2-compatible records.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
+    a = p.add_argument
+    a("--config", metavar="FILE", help="TOML config file (lowest precedence)")
+    a("--sink", metavar="URL", action="append",
+      help="where records go; repeat for several sinks (default: stdout://)")
+    a("--format", choices=["jsonl", "protobuf-list", "protobuf-single"],
+      help="payload format for sinks whose URL has no ?format= (default: per sink: jsonl for "
+           "stdout/file, protobuf-list otherwise)")
+    a("--interval", metavar="S", type=float, help="seconds between polls (default 10)")
+    a("--jitter", metavar="F", type=float, help="randomize each interval by ±F of itself, 0 ≤ F < 1 (default 0)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--count", metavar="N", type=int, help="stop after N polls")
+    g.add_argument("--once", action="store_true", help="poll once, flush every sink, exit")
+    a("--family", metavar="LIST", help="address families to dump: inet,inet6 (default both)")
+    a("--states", metavar="LIST", help="TCP states to dump, comma-separated (default all), e.g. "
+      "established,listen")
+    a("--poll-timeout", metavar="S", type=float,
+      help="seconds a dump may take before it is abandoned and counted (default 5)")
+    a("--hostname", metavar="H", help="hostname stamped on every record (default: this machine's)")
+    a("--location", metavar="L", help="location / PoP stamped on every record")
+    a("--label", metavar="X", help="free-form label stamped on every record")
+    a("--tag", metavar="T", help="free-form tag stamped on every record")
+    a("--max-batch-rows", metavar="N", type=int, help="records per payload at most (default 10000)")
+    a("--max-batch-bytes", metavar="N", type=int,
+      help="bytes per payload at most (default 4194304); sinks may lower it")
+    a("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    a("--log-format", choices=["text", "json"], help="stderr log format (default text)")
+    a("--loop", choices=["auto", "asyncio", "uvloop"], help="event loop (default auto: uvloop if installed)")
+    a("--shutdown-grace", metavar="S", type=float,
+      help="seconds to flush sinks after a stop signal or the last poll (default 10)")
+    a("--metrics-listen", metavar="HOST:PORT",
+      help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
+    a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
+    p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
+    return p
+
+
+def _flags(ns: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    flags = vars(ns).copy()
+    config_file = flags.pop("config", None)
+    if flags.get("once") is False:
+        flags.pop("once")
+    return flags, config_file
+
+
+def _runner(loop_name: str) -> Callable[[Coroutine[Any, Any, int]], int]:
+    if loop_name in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop_name == "uvloop":
+                raise ConfigError("config: --loop: uvloop is not installed") from None
+        else:
+            return lambda coro: int(uvloop.run(coro))
+    return asyncio.run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    flags, config_file = _flags(ns)
+    from xtcp_async.config import load_config
+    from xtcp_async.logs import setup_logging
+    from xtcp_async.service import build_sinks, run_service
+
+    try:
+        cfg = load_config(flags, config_file)
+        sinks = build_sinks(cfg)  # validates every sink's options before anything starts
+        run = _runner(cfg.settings.loop)
+    except ConfigError as exc:
+        print(f"xtcp-async: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(cfg.settings.log_level, cfg.settings.log_format)
+    try:
+        return run(run_service(cfg, sinks))
+    except KeyboardInterrupt:
+        return 130
+    except XtcpError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

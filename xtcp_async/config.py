@@ -1,0 +1,225 @@
+"""Configuration: built once at the edge from a TOML file < XTCP_* environment < CLI flags,
+validated by pydantic, frozen. Each component gets its own slice.
+
+Field names are the long flag names (``--poll-timeout`` → ``poll_timeout``, env
+``XTCP_POLL_TIMEOUT``, TOML ``poll_timeout``) because the issue fixes those names for users;
+their units are in the help text and in the slices' names (``interval_s``).
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from xtcp_async import __version__
+from xtcp_async.errors import ConfigError
+from xtcp_async.netlink import constants as c
+from xtcp_async.netlink.request import states_mask
+from xtcp_async.sinks.base import FORMATS
+from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
+
+Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept "a,b" or "a b" from env/flags as a list; lists pass through."""
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every option of the service (see `xtcp-async --help`)."""
+
+    model_config = SettingsConfigDict(env_prefix="XTCP_", frozen=True, extra="forbid",
+                                      populate_by_name=True)
+
+    sink: Annotated[list[str | dict[str, str]], NoDecode] = Field(default_factory=lambda: list[str | dict[str, str]](["stdout://"]))
+    format: Format | None = None
+    interval: float = Field(default=10.0, gt=0)
+    jitter: float = Field(default=0.0, ge=0, lt=1)
+    count: int | None = Field(default=None, ge=1)
+    once: bool = False
+    family: Annotated[list[Literal["inet", "inet6"]], NoDecode] = Field(
+        default_factory=lambda: list[Literal["inet", "inet6"]](["inet", "inet6"]))
+    states: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"])
+    poll_timeout: float = Field(default=5.0, gt=0)
+    hostname: str = Field(default_factory=socket.gethostname)
+    location: str = ""
+    label: str = ""
+    tag: str = ""
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    metrics_listen: str = "127.0.0.1:9088"
+    stats_json: str | None = None
+
+    @field_validator("sink", mode="before")
+    @classmethod
+    def _sinks(cls, v: Any) -> Any:
+        # URLs may hold commas (several broker hosts), so a string splits on whitespace only.
+        return v.split() if isinstance(v, str) else v
+
+    @field_validator("states", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("family", mode="before")
+    @classmethod
+    def _families(cls, v: Any) -> Any:
+        v = _split_list(v)
+        if not isinstance(v, list):
+            return v
+        return [{"ipv4": "inet", "ipv6": "inet6", "4": "inet", "6": "inet6"}.get(x, x) for x in v]
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, v: list[str]) -> list[str]:
+        try:
+            states_mask(v)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; allowed: all, {', '.join(c.TCP_STATES)}") from None
+        return v
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        if v and (":" not in v or not v.rsplit(":", 1)[1].isdigit()):
+            raise ValueError("expected HOST:PORT, or empty to turn metrics off")
+        return v
+
+    @model_validator(mode="after")
+    def _poll_fits_interval(self) -> Settings:
+        if not self.once and self.count != 1 and self.interval <= self.poll_timeout:
+            raise ValueError(f"--interval ({self.interval}s) must be greater than --poll-timeout "
+                             f"({self.poll_timeout}s): a poll must end before the next one starts")
+        if self.once and self.count is not None:
+            raise ValueError("--once and --count cannot be combined")
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init kwargs) win over the environment, which wins over the config file.
+        file_values = _FILE_VALUES.get(settings_cls, {})
+        return init_settings, env_settings, InitSettingsSource(settings_cls, file_values)
+
+
+_FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """The poller's slice."""
+
+    families: tuple[int, ...]
+    states_mask: int
+    interval_s: float
+    jitter: float
+    poll_timeout_s: float
+    count: int | None
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One sink: its parsed URL and the format its payloads use."""
+
+    spec: SinkSpec
+    format: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated, frozen configuration and its per-component slices."""
+
+    settings: Settings
+    poll: PollSettings
+    sinks: tuple[SinkConfig, ...]
+    daemon_version: str = __version__
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: config file {path} is not valid TOML: {exc}") from None
+    # Accept both `poll_timeout` and `poll-timeout` spellings in the file.
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _flag(loc: tuple[int | str, ...]) -> str:
+    return "--" + str(loc[0]).replace("_", "-") if loc else "config"
+
+
+def load_config(flags: dict[str, Any], config_file: str | None = None) -> Config:
+    """Merge file < env < flags, validate, and slice; raises ConfigError naming the field."""
+    import os
+
+    config_file = config_file or os.environ.get("XTCP_CONFIG")
+    file_values = _read_toml(config_file) if config_file else {}
+
+    class _Settings(Settings):
+        pass
+
+    _FILE_VALUES[_Settings] = file_values
+    try:
+        settings = _Settings(**flags)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        where = _flag(err["loc"]) + ": " if err["loc"] else ""
+        got = err.get("input")
+        got_text = f" (got {got!r})" if err["type"] != "missing" and not isinstance(got, dict) else ""
+        raise ConfigError(f"config: {where}{msg}{got_text}") from None
+    finally:
+        _FILE_VALUES.pop(_Settings, None)
+    return _slice(Settings.model_validate(settings.model_dump()))
+
+
+def _slice(s: Settings) -> Config:
+    sinks: list[SinkConfig] = []
+    for item in s.sink:
+        if isinstance(item, dict):
+            options = dict(item)
+            url = options.pop("url", None)
+            if not url:
+                raise ConfigError("config: sink table needs a 'url'")
+            spec = parse_sink_url(url, options)
+        else:
+            spec = parse_sink_url(item)
+        fmt = spec.format or s.format
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(f"config: --format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        sinks.append(SinkConfig(spec=spec, format=fmt))
+    families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
+    count = 1 if s.once else s.count
+    poll = PollSettings(families=families, states_mask=states_mask(s.states), interval_s=s.interval,
+                        jitter=s.jitter, poll_timeout_s=s.poll_timeout, count=count)
+    return Config(settings=s, poll=poll, sinks=tuple(sinks))
+
+
+def stats_path(cfg: Config) -> Path | None:
+    return Path(cfg.settings.stats_json) if cfg.settings.stats_json else None

@@ -1,0 +1,18 @@
+"""Measures event-loop stalls: how late a short periodic sleep wakes up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from xtcp_async.stats import Stats
+
+
+async def monitor_loop(stats: Stats, period_s: float = 0.005) -> None:
+    """Record the longest time the loop failed to run this task past its wake-up time."""
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(period_s)
+        late = time.perf_counter() - t0 - period_s
+        if late > stats.max_loop_stall_s:
+            stats.max_loop_stall_s = late

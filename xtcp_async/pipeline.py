@@ -1,0 +1,261 @@
+"""The stages between the kernel and the sinks: poller → decoder → encoder → sink runners.
+
+Each stage is a coroutine owned by the service's TaskGroup, connected by bounded queues.
+A poll's items are followed by a :class:`PollEnd`, and the whole stream by ``None`` (no more
+polls), so every stage knows when to flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from xtcp_async.config import Config
+from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
+from xtcp_async.errors import NetlinkError, PollTimeoutError
+from xtcp_async.netlink import constants as c
+from xtcp_async.netlink.batch import PollMeta, SocketBatch
+from xtcp_async.netlink.decode import decode_messages
+from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
+from xtcp_async.sinks.runner import SinkRunner
+from xtcp_async.stats import Stats
+
+log = logging.getLogger(__name__)
+
+#: Encode at most this many rows between two yields to the event loop, so a 10k-row batch
+#: never holds the loop for its whole encode.
+ENCODE_SLICE_ROWS = 2048
+
+#: Decode once this many bytes of replies have arrived (≈4k sockets): small enough to keep
+#: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
+DECODE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class PollInfo:
+    """One poll: its id, start time, and whether any dump of it was interrupted."""
+
+    poll_id: int
+    timestamp_ns: int
+    interrupted: bool = False
+    failed: bool = False
+
+
+@dataclass
+class PollChunk:
+    poll: PollInfo
+    chunk: Chunk
+
+
+@dataclass
+class PollEnd:
+    poll: PollInfo
+
+
+ChunkItem = PollChunk | PollEnd | None
+BatchItem = SocketBatch | PollEnd | None
+
+
+class Poller:
+    """Runs dumps on schedule and feeds their chunks to the decoder queue."""
+
+    def __init__(self, cfg: Config, stats: Stats, out: asyncio.Queue[ChunkItem],
+                 sock: DiagSocket | None = None) -> None:
+        self.cfg = cfg.poll
+        self.stats = stats
+        self.out = out
+        self.sock = sock or DiagSocket()
+        self._stop = asyncio.Event()
+        self._poll_id = 0
+
+    def stop(self) -> None:
+        """Finish the current poll, then stop (first signal)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        try:
+            self.sock.open()
+            next_start = time.monotonic()
+            while not self._stop.is_set():
+                await self.poll_once()
+                if self.cfg.count is not None and self._poll_id >= self.cfg.count:
+                    break
+                jitter = random.uniform(-self.cfg.jitter, self.cfg.jitter) if self.cfg.jitter else 0.0
+                next_start += self.cfg.interval_s * (1.0 + jitter)
+                delay = next_start - time.monotonic()
+                if delay < 0:  # a poll overran its slot: start now, do not try to catch up
+                    next_start = time.monotonic()
+                    delay = 0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+        finally:
+            self.sock.close()
+            await self.out.put(None)
+
+    async def poll_once(self) -> PollInfo:
+        self._poll_id += 1
+        info = PollInfo(poll_id=self._poll_id, timestamp_ns=time.time_ns())
+        t0 = time.perf_counter()
+        sockets_before = self.stats.sockets
+        for family in self.cfg.families:
+            fname = c.FAMILY_NAMES.get(family, str(family))
+            status = DumpStatus(family=family)
+            f0 = time.perf_counter()
+            try:
+                async for chunk in self.sock.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
+                                                  timeout_s=self.cfg.poll_timeout_s, status=status):
+                    await self.out.put(PollChunk(info, chunk))
+            except PollTimeoutError as exc:
+                self.stats.poll_timeouts += 1
+                self._fail(info, exc)
+            except NetlinkError as exc:
+                self.stats.netlink_errors += 1
+                self._fail(info, exc)
+            finally:
+                self.stats.bytes_read += status.bytes_read
+                self.stats.recvs += status.recvs
+                self.stats.stale_messages += status.stale_messages
+                self.stats.max_reader_callback_s = max(self.stats.max_reader_callback_s,
+                                                       self.sock.max_callback_s)
+                if status.interrupted:
+                    info.interrupted = True
+                    self.stats.dumps_interrupted += 1
+            self.stats.dump_finished(fname, time.perf_counter() - f0, status.chunks)
+        await self.out.put(PollEnd(info))
+        self.stats.polls += 1
+        self.stats.last_poll_duration_s = time.perf_counter() - t0
+        if not info.failed:
+            self.stats.last_poll_ok = True
+            self.stats.last_poll_error = None
+        del sockets_before
+        return info
+
+    def _fail(self, info: PollInfo, exc: Exception) -> None:
+        info.failed = True
+        self.stats.polls_failed += 1
+        self.stats.last_poll_ok = False
+        self.stats.last_poll_error = str(exc)
+        log.error("poll %d: %s", info.poll_id, exc)
+
+
+class Decoder:
+    """Chunks → SocketBatches stamped with their poll's metadata."""
+
+    def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[ChunkItem],
+                 out: asyncio.Queue[BatchItem]) -> None:
+        self.cfg = cfg
+        self.stats = stats
+        self.inq = inq
+        self.out = out
+        self._record_counter = 0
+
+    async def run(self) -> None:
+        chunks: list[Chunk] = []
+        size = 0
+        current: PollInfo | None = None
+        while True:
+            item = await self.inq.get()
+            if item is None:
+                await self.out.put(None)
+                return
+            if isinstance(item, PollChunk):
+                current = item.poll
+                chunks.append(item.chunk)
+                size += len(item.chunk.data)
+                if size < DECODE_BYTES:
+                    continue
+            else:
+                current = item.poll
+            if chunks:
+                await self.out.put(self._decode(chunks, current))
+                chunks, size = [], 0
+                await asyncio.sleep(0)  # let the reader and sinks run between decodes
+            if isinstance(item, PollEnd):
+                await self.out.put(item)
+
+    def _decode(self, chunks: Sequence[Chunk], poll: PollInfo) -> SocketBatch:
+        res = decode_messages([ch.data for ch in chunks], [ch.read_ns for ch in chunks])
+        self.stats.decode_problems.update(res.problems)
+        s = self.cfg.settings
+        meta = PollMeta(poll_id=poll.poll_id, timestamp_ns=poll.timestamp_ns, hostname=s.hostname,
+                        location=s.location, label=s.label, tag=s.tag, daemon_version=self.cfg.daemon_version,
+                        dump_interrupted=poll.interrupted or res.dump_interrupted,
+                        record_counter_start=self._record_counter)
+        self._record_counter += res.batch.n
+        self.stats.sockets += res.batch.n
+        return res.batch.with_meta(meta)
+
+
+@dataclass
+class SinkGroup:
+    """Sinks that share a format; each gets payloads packed to its own byte cap."""
+
+    format: str
+    runners: list[tuple[SinkRunner, int]] = field(default_factory=list)
+
+
+class Encoder:
+    """SocketBatches → payloads, batched by rows and bytes, handed to every sink's runner."""
+
+    def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
+                 groups: list[SinkGroup]) -> None:
+        self.max_rows = cfg.settings.max_batch_rows
+        self.stats = stats
+        self.inq = inq
+        self.groups = groups
+
+    async def run(self) -> None:
+        pending: list[SocketBatch] = []
+        rows = 0
+        poll_rows = 0
+        while True:
+            item = await self.inq.get()
+            if item is None:
+                if pending:
+                    await self._emit(SocketBatch.concat(pending))
+                return
+            if isinstance(item, SocketBatch):
+                if item.n:
+                    pending.append(item)
+                    rows += item.n
+                    poll_rows += item.n
+                if rows >= self.max_rows:
+                    whole = SocketBatch.concat(pending)
+                    cut = (rows // self.max_rows) * self.max_rows
+                    await self._emit(whole.slice(0, cut))
+                    rest = whole.slice(cut, whole.n)
+                    pending, rows = ([rest], rest.n) if rest.n else ([], 0)
+                    await asyncio.sleep(0)
+                continue
+            # PollEnd: a batch never spans two polls.
+            if pending:
+                await self._emit(SocketBatch.concat(pending))
+                pending, rows = [], 0
+            self.stats.last_poll_sockets = poll_rows
+            poll_rows = 0
+
+    async def _encode(self, batch: SocketBatch, fmt: str) -> EncodedRows:
+        parts: list[EncodedRows] = []
+        for start in range(0, batch.n, ENCODE_SLICE_ROWS):
+            parts.append(encode_rows(batch.slice(start, start + ENCODE_SLICE_ROWS), fmt))
+            await asyncio.sleep(0)
+        return EncodedRows.join(parts)
+
+    async def _emit(self, batch: SocketBatch) -> None:
+        self.stats.batches_encoded += 1
+        for group in self.groups:
+            encoded = await self._encode(batch, group.format)
+            for runner, cap in group.runners:
+                packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
+                if packed.too_large:
+                    self.stats.records_too_large += packed.too_large
+                    runner.stats.drop("record_too_large", packed.too_large)
+                for payload in packed.payloads:
+                    self.stats.payloads_encoded += 1
+                    self.stats.bytes_encoded += len(payload)
+                    runner.put(payload)

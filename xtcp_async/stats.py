@@ -1,0 +1,48 @@
+"""Counters the service keeps; read by the metrics endpoint, /readyz and the exit report.
+
+Plain attributes, no locks: everything runs on the event loop thread.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Stats:
+    """What the pipeline has done since start-up."""
+
+    polls: int = 0
+    polls_failed: int = 0
+    poll_timeouts: int = 0
+    netlink_errors: int = 0
+    dumps_interrupted: int = 0
+    stale_messages: int = 0
+    sockets: int = 0
+    last_poll_sockets: int = 0
+    bytes_read: int = 0
+    recvs: int = 0
+    decode_problems: Counter[str] = field(default_factory=Counter)
+    batches_encoded: int = 0
+    payloads_encoded: int = 0
+    bytes_encoded: int = 0
+    records_too_large: int = 0
+    max_loop_stall_s: float = 0.0
+    max_reader_callback_s: float = 0.0
+    last_poll_ok: bool | None = None
+    last_poll_error: str | None = None
+    last_poll_duration_s: float = 0.0
+    #: Called as fn(family_name, seconds, sockets) after every dump (metrics hook).
+    dump_listeners: list[Callable[[str, float, int], None]] = field(default_factory=list)
+
+    def dump_finished(self, family: str, seconds: float, sockets: int) -> None:
+        for fn in self.dump_listeners:
+            fn(family, seconds, sockets)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "dump_listeners"}
+        out["decode_problems"] = dict(self.decode_problems)
+        return out
