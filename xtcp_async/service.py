@@ -99,6 +99,7 @@ class Service:
         try:
             async with asyncio.TaskGroup() as tg:
                 monitor = tg.create_task(monitor_loop(self.stats), name="loop-monitor")
+                http = self._start_http(tg)
                 for runner in self.runners:
                     runner.start(tg)
                 pipeline = [
@@ -112,6 +113,8 @@ class Service:
                 if not all(drained):
                     log.warning("shutdown grace of %.1fs ran out with payloads still buffered", grace)
                 monitor.cancel()
+                if http is not None:
+                    http.cancel()
                 undelivered = 0
                 for runner in self.runners:
                     undelivered += await runner.stop()
@@ -121,6 +124,18 @@ class Service:
                 undelivered += await asyncio.shield(runner.stop())
             return ServiceResult(undelivered, self._delivered(), interrupted=True)
         return ServiceResult(undelivered, self._delivered(), interrupted=self._signals > 0)
+
+    def _start_http(self, tg: asyncio.TaskGroup) -> asyncio.Task[None] | None:
+        """The metrics/health listener, when --metrics-listen is set (imported lazily)."""
+        listen = self.cfg.settings.metrics_listen
+        if not listen:
+            return None
+        try:
+            from xtcp_async.ops.http import serve
+        except ImportError as exc:
+            log.warning("metrics listener disabled: %s", exc)
+            return None
+        return tg.create_task(serve(self, listen), name="http")
 
     def _delivered(self) -> int:
         return sum(r.stats.payloads_delivered for r in self.runners)
