@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka_helpers import SASL_USERS
 
 from tests.brokers.kafka import (
     KAFKA_VERSIONS,
@@ -21,9 +22,6 @@ from tests.brokers.kafka import (
     kafka_libs,
     make_tls_files,
 )
-
-#: SASL users every shared broker knows (PLAIN and SCRAM-SHA-256/512).
-SASL_USERS = {"xtcp": "xtcp-test-secret"}
 
 _topics = itertools.count()
 

@@ -16,6 +16,9 @@ from xtcp_async.sinks.kafka import KafkaSink
 from xtcp_async.sinks.runner import RunnerSettings, SinkRunner
 from xtcp_async.sinks.spec import parse_sink_url
 
+#: SASL users every shared broker knows (PLAIN and SCRAM-SHA-256/512).
+SASL_USERS = {"xtcp": "xtcp-test-secret"}
+
 
 def make_sink(bootstrap: str, topic: str, **options: str) -> KafkaSink:
     query = "&".join(f"{k}={v}" for k, v in options.items())
