@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -50,10 +51,8 @@ class StallMeter:
         await asyncio.sleep(0.005)  # let the ticker see the end of the last stall
         assert self._task is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
 
 async def measure(label: str, publish: Callable[[list[bytes]], Awaitable[None]], batch: list[bytes],
