@@ -200,13 +200,14 @@ def _gather(joined: bytes, w: _Walk, read_ns: Sequence[int] | None, res: DecodeR
 
     columns: dict[str, npt.NDArray[Any]] = {}
     for f in KERNEL_INT_FIELDS:
-        base_pos = group_pos[f.group]
+        pos = group_pos[f.group] + f.offset
         if f.group == "inet_diag_msg":
             present = None
         else:
             present = lengths[f.group] >= f.end
-            base_pos = np.where(present, base_pos, 0)
-        vals = _gather_int(u8, u32, base_pos + f.offset, f.size, f.big_endian)
+            # Rows without the field read offset 0 (always in bounds) and are zeroed below.
+            pos = np.where(present, pos, 0)
+        vals = _gather_int(u8, u32, pos, f.size, f.big_endian)
         if f.bits is not None:
             shift, width = f.bits
             vals = (vals >> shift) & ((1 << width) - 1)
