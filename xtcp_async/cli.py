@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from xtcp_async import __version__
 from xtcp_async.errors import ConfigError, XtcpError
@@ -33,8 +33,15 @@ Any sink URL takes ?format=jsonl|protobuf-list|protobuf-single.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (not the whole usage), like every other config error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"xtcp-async: config: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="xtcp-async", description="Poll every TCP socket's kernel state (inet_diag/tcp_info) and "
         "stream it as xtcp2-compatible records.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
