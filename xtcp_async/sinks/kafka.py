@@ -66,8 +66,8 @@ class KafkaOptions(BaseModel):
     client_id: str = Field(default="xtcp-async", min_length=1)
     batch_size: int = Field(default=16_384, ge=1)
     max_request_size: int = Field(default=1_048_576, ge=1024)
-    #: How long one send may wait for its acknowledgement (aiokafka's request_timeout_ms: a
-    #: queued batch older than this fails with a timeout and the runner retries it).
+    #: aiokafka's request and metadata timeout; also how long without acknowledgements before
+    #: the sink reports itself disconnected (see KafkaSink._await_acks).
     request_timeout_ms: int = Field(default=30_000, ge=100)
     #: Payloads handed to the producer before waiting for their acks (pipelining).
     max_in_flight: int = Field(default=16, ge=1, le=1024)
@@ -205,6 +205,11 @@ def translate(exc: BaseException, topic: str) -> SinkError:
     return SinkError(f"kafka: delivery to {topic!r} failed: {exc!r}")
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class KafkaSink(BaseSink):
     """Publishes each payload as one Kafka record and returns once the broker acknowledged it."""
 
@@ -220,6 +225,7 @@ class KafkaSink(BaseSink):
         self.buffer_bytes = buffer_bytes
         self.close_timeout_s = close_timeout_s
         self._max_in_flight = max_in_flight
+        self._ack_wait_s = float(settings.get("request_timeout_ms", 30_000)) / 1000
         self._max_payload = max_value_bytes(int(settings.get("max_request_size", 1_048_576)), key)
         self._producer: AIOKafkaProducer | None = None
         self._connected = False
@@ -274,15 +280,40 @@ class KafkaSink(BaseSink):
         futures: list[asyncio.Future[Any]] = []
         try:
             for payload in payloads:
-                futures.append(await producer.send(self.topic, payload, key=self.key))
+                future = await producer.send(self.topic, payload, key=self.key)
+                # If this send is cancelled (runner stopping) nobody awaits the future; reading
+                # its outcome in a callback keeps asyncio from logging "exception never retrieved".
+                future.add_done_callback(_retrieve)
+                futures.append(future)
         except kafka_errors.KafkaError as exc:
             await self._settle(futures)
             raise await self._failed(exc) from exc
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise await self._failed(result) from result
+        await self._await_acks(futures)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise await self._failed(error) from error
         self._connected = True
+
+    async def _await_acks(self, futures: list[asyncio.Future[Any]]) -> None:
+        """Wait for every acknowledgement, however long the broker is away.
+
+        Why no deadline here: while the partition leader is known, aiokafka keeps a queued batch
+        and retries it until the broker is back (measured: a SIGKILLed broker's backlog arrives
+        after its restart, with no error). Giving up early would not take the batch back out of
+        aiokafka, so the runner's retry would send it a second time. Instead, after
+        request_timeout_ms without all acks the sink reports itself disconnected (for /readyz)
+        and logs once; a batch aiokafka itself expires (leader unknown) still fails with a
+        timeout the runner retries.
+        """
+        pending: set[asyncio.Future[Any]] = set(futures)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self._ack_wait_s)
+            if pending and self._connected:
+                self._connected = False
+                log.warning("kafka: no acknowledgement from %s for %.1f s (broker down?); %d payload(s) "
+                            "wait in the producer, in order", ",".join(self.settings["bootstrap_servers"]),
+                            self._ack_wait_s, len(pending))
 
     async def close(self) -> None:
         """Flush what aiokafka still holds (at most ``close_timeout_s``) and disconnect. Idempotent."""
@@ -345,10 +376,19 @@ class KafkaSink(BaseSink):
         done, _ = await asyncio.wait({stop}, timeout=timeout_s)
         if not done:
             # aiokafka's stop() waits for every queued batch with no deadline of its own; with
-            # the broker gone that is the whole request timeout. Fail the queued batches (the
-            # runner already counts their payloads as undelivered) so stop() can finish.
-            producer._message_accumulator.fail_all(kafka_errors.KafkaTimeoutError("sink closing"))
+            # the broker gone that is the whole request timeout. Its stop() also returns once
+            # the sender task ends, so end that task, then fail the batches nobody will send
+            # (the runner already counted their payloads as undelivered) so that stop()'s own
+            # flush task finishes too. Private attributes: checked, with a plain wait as fallback.
+            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if isinstance(sender_task, asyncio.Task):
+                sender_task.cancel()
         try:
             await stop
         except (kafka_errors.KafkaError, OSError) as exc:
             log.debug("kafka: error while stopping the producer: %r", exc)
+        finally:
+            accumulator = getattr(producer, "_message_accumulator", None)
+            if not done and accumulator is not None:
+                accumulator.fail_all(kafka_errors.KafkaTimeoutError("kafka sink closed before delivery"))
+                await asyncio.sleep(0)  # let stop()'s flush task see the failed batches
