@@ -1,16 +1,431 @@
-"""Protobuf wire bytes for a SocketBatch.
+"""Protobuf wire bytes for a SocketBatch, written column by column with numpy.
 
-For now this delegates to the reference encoder; the columnar numpy encoder (issue 5) replaces
-the body of :func:`encode_rows` and is tested byte-for-byte-equivalent against it.
+Why not one message object per socket: the generated classes cost ~19 µs per record, seconds
+per poll at 120k sockets (see DESIGN.md). Here every field is an *item* (a varint column, a
+per-batch constant, or a per-row pick from a small table of encoded strings) and the whole
+batch is written item by item, ascending by field number like the protobuf library does, so
+the bytes normally equal :mod:`xtcp_async.encode.reference` (the tests check the parsed
+records always do).
+
+How the bytes get placed, in two sweeps:
+
+1. Every item's encoded length per row (0 where proto3 omits the field: absent or zero).
+   Their sum per row gives each row's length and so each row's start.
+2. Per item, its tag and value as little-endian 64-bit *words* (tag + varint fit one word
+   for 32-bit fields, two for 64-bit ones), stored with one numpy fancy assignment into an
+   unaligned, byte-strided uint64 view of the output at each row's running write position.
+   A word store writes 8 bytes even when the field is shorter (or omitted): the surplus lands
+   where a later item of the same row is written afterwards, so it is overwritten. Only a
+   row's last store can reach past the row, into the next row's head; rows are therefore
+   written in two passes (even rows, then odd rows) and the even rows' heads, saved in
+   between, are put back at the end.
+
+The varint arithmetic: a value's bit length (exact from float64's exponent for values below
+2**53, split in halves above) gives the varint length from a table; the 7-bit groups are
+spread into bytes by adding ``x & ~mask`` (a left shift of the bits above the mask by one)
+once per group, then the continuation bits come from a table by length.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
 from xtcp_async.encode import reference
-from xtcp_async.encode.framing import EncodedRows
-from xtcp_async.netlink.batch import SocketBatch
+from xtcp_async.encode.framing import EncodedRows, varint
+from xtcp_async.netlink import constants as c
+from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
+
+U64 = npt.NDArray[np.uint64]
+IntArray = npt.NDArray[Any]
+
+_M64 = (1 << 64) - 1
+#: Envelope ``row = 10``, length-delimited: the tag byte of a protobuf-list row.
+ROW_TAG = b"\x52"
+#: Tables of small distinct values (families, cc names) larger than this use np.unique.
+_PEEL_LIMIT = 16
+#: Rows written per block (see _encode).
+_BLOCK_ROWS = 32768
+
+
+def _tag(number: int, wire_type: int) -> bytes:
+    return varint((number << 3) | wire_type)
+
+
+def field_bytes(number: int, value: int | str | bytes | bool) -> bytes:
+    """One field as the protobuf library writes it in proto3 (b'' when the value is the default)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if isinstance(value, bytes):
+        return _tag(number, 2) + varint(len(value)) + value if value else b""
+    v = int(value) & _M64  # int64 negatives are 10-byte two's complement varints
+    return _tag(number, 0) + varint(v) if v else b""
+
+
+def _words(raw: bytes, count: int) -> list[int]:
+    """``raw`` zero-padded to ``count`` little-endian 64-bit words."""
+    raw = raw.ljust(8 * count, b"\0")
+    return [int.from_bytes(raw[8 * j:8 * j + 8], "little") for j in range(count)]
+
+
+# --- varint tables, indexed by bit length (0..64) or by encoded length -----------------------------
+
+def _varint_len(bitlen: int) -> int:
+    return max(1, (bitlen + 6) // 7)
+
+
+def _len_table(tag_len: int) -> npt.NDArray[np.uint8]:
+    """Encoded field length (tag + varint) by the value's bit length; 0 (omitted) for value 0."""
+    return np.array([0] + [tag_len + _varint_len(b) for b in range(1, 65)], dtype=np.uint8)
+
+
+def _cont_tables(tag_len: int) -> tuple[U64, U64]:
+    """Continuation bits (0x80 on every varint byte but the last) by encoded field length.
+
+    Two words: varint bytes 0-7 and 8-9. Lengths that cannot occur map to 0.
+    """
+    lo = np.zeros(tag_len + 11, dtype=np.uint64)
+    hi = np.zeros(tag_len + 11, dtype=np.uint64)
+    for vlen in range(1, 11):
+        bits = int.from_bytes(b"\x80" * (vlen - 1) + b"\0", "little")
+        lo[tag_len + vlen] = bits & _M64
+        hi[tag_len + vlen] = bits >> 64
+    return lo, hi
+
+
+# Masks of the bits above each 7-bit group once the groups below it sit one per byte.
+_SPREAD = [np.uint64(_M64 & ~((1 << (8 * k + 7)) - 1)) for k in range(7)]
+_LOW56 = np.uint64((1 << 56) - 1)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+def _bitlen(v: IntArray) -> npt.NDArray[np.int32]:
+    """Bit length of each unsigned value (0 for 0)."""
+    if v.dtype.itemsize <= 4:
+        # float64 holds every u32 exactly, and frexp's exponent is the bit length.
+        return np.frexp(v.astype(np.float64))[1]
+    v64 = v.astype(np.uint64, copy=False)
+    e_hi = np.frexp((v64 >> np.uint64(32)).astype(np.float64))[1]
+    e_lo = np.frexp((v64 & _LOW32).astype(np.float64))[1]
+    return np.where(e_hi > 0, e_hi + 32, e_lo)
+
+
+def _spread(v: IntArray, groups: int) -> U64:
+    """The low ``groups`` 7-bit groups of ``v`` one per byte (no continuation bits yet)."""
+    x = v.astype(np.uint64)
+    if groups > 5:
+        x &= _LOW56
+    t = np.empty_like(x)
+    for k in range(groups - 1):
+        np.bitwise_and(x, _SPREAD[k], out=t)
+        x += t
+    return x
+
+
+# --- items -------------------------------------------------------------------------------------------
+
+@dataclass
+class _Varint:
+    """A varint field read from a per-row column (0 where proto3 omits it)."""
+
+    tag: bytes
+    values: IntArray
+    wide: bool  # 64-bit values: tag + varint can need two words
+
+
+@dataclass
+class _Const:
+    """The same bytes in every row (per-batch metadata)."""
+
+    raw: bytes
+
+
+@dataclass
+class _Table:
+    """Per row, one of a few encoded byte strings (``codes`` index ``entries``)."""
+
+    codes: npt.NDArray[np.intp]
+    entries: list[bytes]
+
+
+@dataclass
+class _Address:
+    """A 16-byte address column as a length-delimited bytes field (always present)."""
+
+    tag: bytes
+    raw: IntArray
+
+
+_Item = _Varint | _Const | _Table | _Address
+
+
+def _small_codes(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """Index of each element in a list of the distinct values (dumps hold a handful)."""
+    n = len(keys)
+    codes = np.zeros(n, dtype=np.intp)
+    uniq: list[Any] = []
+    if n == 0:
+        return codes, uniq
+    flat = keys.reshape(n, -1) if keys.ndim > 1 else keys[:, None]
+    left = np.ones(n, dtype=bool)
+    start = 0
+    # Peel off one value at a time: a compare per distinct value, no sort.
+    while len(uniq) < _PEEL_LIMIT:
+        idx = int(np.argmax(left[start:])) + start
+        if not left[idx]:
+            return codes, uniq
+        start = idx
+        match = (flat == flat[idx]).all(axis=1)
+        codes[match] = len(uniq)
+        uniq.append(keys[idx])
+        left &= ~match
+    rest = np.nonzero(left)[0]
+    if rest.size:
+        more, inverse = np.unique(flat[rest], axis=0, return_inverse=True)
+        codes[rest] = len(uniq) + inverse.reshape(-1)
+        uniq.extend(more.reshape((-1, *keys.shape[1:])) if keys.ndim > 1 else more.reshape(-1))
+    return codes, uniq
+
+
+def _family_name(fam: int) -> str:
+    # Same text as the reference encoder and SocketBatch.to_records.
+    return c.FAMILY_NAMES.get(fam, str(fam))
+
+
+def _items(batch: SocketBatch) -> list[_Item]:
+    """Every field of the record, ascending by field number, as items."""
+    m = batch.meta
+    n = batch.n
+    lengths = batch.lengths
+    meta_values: dict[str, int | str | bool] = {
+        "schema_version": m.schema_version, "daemon_version": m.daemon_version,
+        "timestamp_ns": m.timestamp_ns, "hostname": m.hostname, "location": m.location,
+        "label": m.label, "tag": m.tag, "poll_id": m.poll_id, "poll_dump_interrupted": m.dump_interrupted,
+    }
+    per_row: dict[str, Callable[[], _Item | None]] = {
+        "record_counter": lambda: _Varint(
+            _tag(60, 0), np.arange(n, dtype=np.uint64) + np.uint64(m.record_counter_start & _M64), True),
+        "socket_read_timestamp_ns": lambda: _Varint(
+            _tag(3002, 0), batch.read_ns.astype(np.int64, copy=False).view(np.uint64), True),
+        "tcp_info_length": lambda: _Varint(_tag(3004, 0), _group_lengths(batch, "tcp_info"), False),
+        "inet_diag_msg_family_name": lambda: _family_table(batch),
+        "congestion_algorithm_string": lambda: _congestion_table(batch),
+        SOURCE: lambda: _Address(_tag(1007, 2), batch.columns[SOURCE]),
+        DESTINATION: lambda: _Address(_tag(1008, 2), batch.columns[DESTINATION]),
+    }
+    # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
+    extremes: dict[str, tuple[int, int]] = {}
+    for g, lens in lengths.items():
+        extremes[g] = (int(lens.min()), int(lens.max())) if n else (0, 0)
+
+    items: list[_Item] = []
+    pending_const = b""
+    for f in sorted(FIELDS, key=lambda f: f.number):
+        if f.name in meta_values:
+            pending_const += field_bytes(f.number, meta_values[f.name])
+            continue
+        if f.name == "congestion_algorithm_enum":
+            continue  # part of the congestion table item (its number follows the string's)
+        item = per_row[f.name]() if f.name in per_row else _kernel_varint(batch, f, extremes)
+        if item is None:
+            continue
+        if pending_const:
+            items.append(_Const(pending_const))
+            pending_const = b""
+        items.append(item)
+    if pending_const:
+        items.append(_Const(pending_const))
+    return items
+
+
+def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
+    lens = batch.lengths.get(group)
+    return np.zeros(batch.n, dtype=np.int32) if lens is None else lens
+
+
+def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]]) -> _Varint | None:
+    col = batch.columns[f.name]
+    if f.group != "inet_diag_msg":
+        lo, hi = extremes.get(f.group, (0, 0))
+        if hi < f.end:
+            return None  # no row carries it
+        if lo < f.end:
+            col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
+    return _Varint(_tag(f.number, 0), col, col.dtype.itemsize > 4)
+
+
+def _family_table(batch: SocketBatch) -> _Table:
+    codes, uniq = _small_codes(batch.columns["inet_diag_msg_family"])
+    return _Table(codes, [field_bytes(3003, _family_name(int(v))) for v in uniq])
+
+
+def _congestion_table(batch: SocketBatch) -> _Table | None:
+    n = batch.n
+    present = _group_lengths(batch, "congestion") > 0
+    if not present.any():
+        return None
+    # S16 keeps trailing NULs as padding, so equal raw bytes are equal names.
+    raw = np.ascontiguousarray(batch.congestion).view(np.uint64).reshape(n, 2)
+    codes, uniq = _small_codes(raw)
+    entries = []
+    for u in uniq:
+        name = np.asarray(u, dtype=np.uint64).tobytes().rstrip(b"\0").decode("ascii", "replace")
+        entries.append(field_bytes(1300, name) + field_bytes(1301, CONGESTION_ENUM.get(name, 0)))
+    codes = np.where(present, codes, len(entries))
+    entries.append(b"")
+    return _Table(codes, entries)
+
+
+# --- the two sweeps ----------------------------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """Per item: encoded length per row and how many words its stores write."""
+
+    item: _Item
+    lens: npt.NDArray[np.uint8] | int
+    n_words: int
+    # _Varint: tables by encoded length; _Table: entry words and lengths.
+    tables: tuple[Any, ...] = ()
+
+
+def _plan(item: _Item) -> _Plan:
+    if isinstance(item, _Const):
+        return _Plan(item, len(item.raw), (len(item.raw) + 7) // 8)
+    if isinstance(item, _Address):
+        return _Plan(item, len(item.tag) + 1 + 16, 3)
+    if isinstance(item, _Table):
+        n_words = max(1, max((len(e) + 7) // 8 for e in item.entries))
+        words = np.array([_words(e, n_words) for e in item.entries], dtype=np.uint64).reshape(-1, n_words)
+        lens = np.array([len(e) for e in item.entries], dtype=np.uint8)
+        if max(len(e) for e in item.entries) > 255:
+            raise _Unsupported("table entry longer than 255 bytes")
+        return _Plan(item, lens[item.codes], n_words, (words,))
+    tl = len(item.tag)
+    lens = _len_table(tl)[_bitlen(item.values)]
+    longest = int(lens.max()) if lens.size else 0
+    if not item.wide and tl + 5 > 8:
+        raise _Unsupported("tag too long for one word")
+    # 0 words: omitted in every row, nothing to store.
+    return _Plan(item, lens, (longest + 7) // 8, _cont_tables(tl))
+
+
+class _Unsupported(Exception):
+    """The batch has a shape the word stores do not handle; the reference encoder does it."""
+
+
+def _store_item(view: U64, pos: npt.NDArray[np.int64], p: _Plan, rows: slice) -> None:
+    """Write item ``p`` of the rows ``rows`` at byte positions ``pos``."""
+    item = p.item
+    if isinstance(item, _Const):
+        for j, w in enumerate(_words(item.raw, p.n_words)):
+            view[pos + 8 * j if j else pos] = np.uint64(w)
+        return
+    if isinstance(item, _Table):
+        (words,) = p.tables
+        picked = words[item.codes[rows]]
+        for j in range(p.n_words):
+            view[pos + 8 * j if j else pos] = picked[:, j]
+        return
+    if isinstance(item, _Address):
+        addr = item.raw[rows]
+        block = np.zeros((len(addr), 24), dtype=np.uint8)
+        block[:, :len(item.tag)] = np.frombuffer(item.tag, dtype=np.uint8)
+        block[:, len(item.tag)] = 16
+        block[:, len(item.tag) + 1:len(item.tag) + 17] = addr
+        w3 = block.view(np.uint64)
+        for j in range(3):
+            view[pos + 8 * j if j else pos] = w3[:, j]
+        return
+    cont_lo, cont_hi = p.tables
+    tl = len(item.tag)
+    tag = np.uint64(int.from_bytes(item.tag, "little"))
+    lens = p.lens
+    assert not isinstance(lens, int)
+    lens_r = lens[rows]
+    v = item.values[rows]
+    if not item.wide:
+        x = _spread(v, 5)
+        x |= cont_lo[lens_r]
+        x <<= np.uint64(8 * tl)
+        x |= tag
+        view[pos] = x
+        return
+    v64 = v.astype(np.uint64, copy=False)
+    lo = _spread(v64, 8)
+    lo |= cont_lo[lens_r]
+    # Varint bytes 8 and 9 carry value bits 56-62 and 63.
+    hi = ((v64 >> np.uint64(56)) & np.uint64(0x7F)) | ((v64 >> np.uint64(63)) << np.uint64(8))
+    hi |= cont_hi[lens_r]
+    shift = np.uint64(8 * tl)
+    w0 = (lo << shift) | tag
+    w1 = (lo >> np.uint64(64 - 8 * tl)) | (hi << shift)
+    view[pos] = w0
+    if p.n_words > 1:
+        view[pos + 8] = w1
+
+
+def _row_header(rec_len: IntArray) -> _Varint:
+    return _Varint(ROW_TAG, rec_len.astype(np.uint64), True)
 
 
 def encode_rows(batch: SocketBatch, *, list_entries: bool) -> EncodedRows:
     """Serialized XtcpFlatRecords; ``list_entries`` frames each as an Envelope ``row``."""
-    return EncodedRows.from_list(reference.encode_rows(batch, list_entries=list_entries))
+    n = batch.n
+    if n == 0:
+        return EncodedRows(b"", np.zeros(1, dtype=np.int64))
+    try:
+        return _encode(batch, list_entries)
+    except _Unsupported:
+        return EncodedRows.from_list(reference.encode_rows(batch, list_entries=list_entries))
+
+
+def _encode(batch: SocketBatch, list_entries: bool) -> EncodedRows:
+    n = batch.n
+    plans = [_plan(it) for it in _items(batch)]
+    rec_len = np.zeros(n, dtype=np.int64)
+    for p in plans:
+        rec_len += p.lens
+    if list_entries:
+        plans.insert(0, _plan(_row_header(rec_len)))
+        row_len = rec_len + plans[0].lens
+    else:
+        row_len = rec_len
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(row_len, out=offsets[1:])
+    total = int(offsets[-1])
+    # The furthest any store reaches past its own row's end, rounded to whole words.
+    spill = 8 * max(1, *(p.n_words for p in plans))
+    if int(row_len.min()) < spill:
+        raise _Unsupported("rows shorter than one store's reach")
+    buf = np.zeros(total + spill, dtype=np.uint8)
+    # Element i of this view is the 8 bytes starting at byte i (unaligned, overlapping).
+    view: U64 = np.ndarray(shape=(len(buf) - 7,), dtype=np.uint64, buffer=buf, strides=(1,))
+    starts = offsets[:-1]
+    live = [p for p in plans if p.n_words]
+    head = 8 * np.arange(spill // 8, dtype=np.int64)[None, :]
+    # Blocks of rows keep one item pass's stores inside a few MB of output (cache), instead of
+    # striding the whole dump's buffer once per item.
+    for b0 in range(0, n, _BLOCK_ROWS):
+        b1 = min(n, b0 + _BLOCK_ROWS)
+        head_pos = starts[b0:b1:2, None] + head
+        saved: U64 | None = None
+        for parity in (0, 1):
+            rows = slice(b0 + parity, b1, 2)
+            pos = starts[rows].copy()
+            for p in live:
+                _store_item(view, pos, p, rows)
+                pos += p.lens[rows] if not isinstance(p.lens, int) else p.lens
+            if parity == 0:
+                saved = view[head_pos]
+        assert saved is not None
+        view[head_pos] = saved
+    return EncodedRows(buf[:total].tobytes(), offsets)
+
+
+__all__ = ["ROW_TAG", "encode_rows", "field_bytes"]
