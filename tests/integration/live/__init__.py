@@ -1,0 +1,1 @@
+"""Live tests: the collector against the running kernel, inside network namespaces the tests create."""
