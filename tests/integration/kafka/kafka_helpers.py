@@ -94,3 +94,68 @@ async def consume(bootstrap: str, topic: str, timeout_s: float = 20.0, **client:
         return records
     finally:
         await consumer.stop()
+
+
+class LiveSockets:
+    """``count`` established loopback connections to one listener, each client having sent a
+    known number of bytes that the server read (so bytes_acked and rtt are real, non-zero)."""
+
+    def __init__(self, count: int) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        self.servers: list[socket.socket] = []
+        #: client port -> bytes that client sent
+        self.sent: dict[int, int] = {}
+        for i in range(count):
+            client = socket.create_connection(("127.0.0.1", self.port))
+            server, _ = self.listener.accept()
+            size = 1000 + 37 * i
+            client.sendall(b"x" * size)
+            got = 0
+            while got < size:
+                got += len(server.recv(65536))
+            self.clients.append(client)
+            self.servers.append(server)
+            self.sent[client.getsockname()[1]] = size
+
+    def close(self) -> None:
+        for s in [*self.clients, *self.servers, self.listener]:
+            s.close()
+
+
+async def run_cli(*args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
+    """Run the real ``xtcp-async`` CLI (as ``python -m xtcp_async``); return code, stdout, stderr."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xtcp_async", "--metrics-listen", "", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def split_protobuf_list(payload: bytes) -> list[bytes]:
+    """The Envelope messages of one ProtobufList payload (varint length ‖ Envelope, repeated)."""
+    envelopes, i = [], 0
+    while i < len(payload):
+        length, shift = 0, 0
+        while True:
+            byte = payload[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        envelopes.append(payload[i:i + length])
+        i += length
+    assert i == len(payload), "payload does not end on an envelope boundary"
+    return envelopes
