@@ -11,6 +11,7 @@ left out.
 from __future__ import annotations
 
 import itertools
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from .harness import Netns, Traffic, run_collector
+from .harness import Netns, Traffic, netns_unavailable_reason, run_collector, skip_or_fail
+from .harness import netns as make_netns
 from .ss_line import STATES, Key, SsLine, disagreements, parse_text, record_key
 
 pytestmark = pytest.mark.root
@@ -213,3 +215,28 @@ def test_count_three_polls_numbers_them_and_keeps_counting_records(
     starts = [polls[p][0]["timestamp_ns"] for p in (1, 2, 3)]
     gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(starts)]
     assert all(0.25 <= g <= 2.0 for g in gaps), gaps
+
+
+def test_namespace_helper_removes_its_namespace_even_when_the_block_fails() -> None:
+    """harness.netns() deletes the namespace it made, and ends what runs in it, when the block raises."""
+    reason = netns_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    seen: list[tuple[str, subprocess.Popen[str], str]] = []
+
+    def fail_inside() -> None:
+        with make_netns() as ns:
+            proc = ns.popen(["sleep", "60"])
+            seen.append((ns.name, proc, _netns_list()))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    ((name, proc, listing_inside),) = seen
+    assert name in listing_inside
+    assert name not in _netns_list()
+    assert proc.poll() is not None
+
+
+def _netns_list() -> str:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
