@@ -38,8 +38,8 @@ async def test_cli_streams_polls_into_kafka_and_every_record_decodes(
     """Three polls go out as ProtobufList records; each decodes, and each poll holds both ends of
     every test connection with the bytes the client really sent acknowledged."""
     code, _, err = await run_cli("--sink", f"kafka://{kafka_broker.bootstrap}/{topic}", "--count", "3",
-                                 "--interval", "0.5", "--poll-timeout", "0.4", "--states", "established", "--family", "inet",
-                                 "--max-batch-rows", "16")
+                                 "--interval", "0.5", "--poll-timeout", "0.4", "--states", "established",
+                                 "--family", "inet", "--max-batch-rows", "16")
     assert code == 0, err
     records = await consume(kafka_broker.bootstrap, topic)
     per_poll: collections.Counter[int] = collections.Counter()
