@@ -12,7 +12,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,9 @@ import numpy.typing as npt
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch, field_dtype
 from xtcp_async.netlink.fields import FIELDS, GROUP_BY_ATTR, GROUPS, KERNEL_INT_FIELDS, KNOWN_UNDECODED_ATTRS
+
+if TYPE_CHECKING:
+    from xtcp_async.netlink.fastwalk import ArrayWalk
 
 _NLMSGHDR = struct.Struct("<IHHII")
 _NLA = struct.Struct("<HH")
@@ -152,11 +155,13 @@ def _gather_int(u8: npt.NDArray[np.uint8], u32: npt.NDArray[np.uint32], pos: npt
     return lo64 | (hi64 << np.uint64(32))
 
 
-def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = None) -> DecodeResult:
+def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = None, *,
+                    fast: bool = True) -> DecodeResult:
     """Decode every socket in ``chunks`` (each one or more whole netlink messages).
 
     ``read_ns[i]`` is when chunk ``i`` was read; it becomes each of its sockets'
-    ``socket_read_timestamp_ns``.
+    ``socket_read_timestamp_ns``. ``fast=False`` uses only the scalar walk (the
+    specification the fast walk is tested against).
     """
     chunk_list = [bytes(ch) for ch in chunks]
     # Pad each chunk to 4 bytes so every message and attribute stays word-aligned in the join.
@@ -170,27 +175,34 @@ def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = Non
         total += len(ch) + pad
     joined = b"".join(parts) + b"\0" * 8  # slack so a 64-bit read at the very end stays in bounds
     res = DecodeResult(batch=SocketBatch(0, {}, {}, np.zeros(0, "S16"), np.zeros(0, np.int64)))
-    w = _Walk()
-    for i, ch in enumerate(chunk_list):
-        _walk_chunk(ch, bases[i], i, w, res)
-    res.batch = _gather(joined, w, read_ns, res)
+    # The fast walk builds on this module's scalar walk (imported here to avoid a cycle).
+    from xtcp_async.netlink.fastwalk import ArrayWalk, fast_walk
+
+    if fast:
+        aw = fast_walk(joined, [len(ch) for ch in chunk_list], bases, res)
+    else:
+        w = _Walk()
+        for i, ch in enumerate(chunk_list):
+            _walk_chunk(ch, bases[i], i, w, res)
+        aw = ArrayWalk.from_scalar(w)
+    res.batch = _gather(joined, aw, read_ns, res)
     return res
 
 
-def _gather(joined: bytes, w: _Walk, read_ns: Sequence[int] | None, res: DecodeResult) -> SocketBatch:
+def _gather(joined: bytes, w: ArrayWalk, read_ns: Sequence[int] | None, res: DecodeResult) -> SocketBatch:
     n = len(w.msg_offs)
     u8 = np.frombuffer(joined, dtype=np.uint8)
     u32 = np.frombuffer(joined, dtype=np.uint32, count=len(joined) // 4)
-    group_pos: dict[str, npt.NDArray[np.int64]] = {"inet_diag_msg": np.array(w.msg_offs, dtype=np.int64)}
+    group_pos: dict[str, npt.NDArray[np.int64]] = {"inet_diag_msg": w.msg_offs}
     lengths: dict[str, npt.NDArray[Any]] = {}
     for attr, g in GROUP_BY_ATTR.items():
-        rows = np.array(w.attr_rows[attr], dtype=np.int64)
+        rows, offs, alens = w.attrs[attr]
         pos = np.zeros(n, dtype=np.int64)
         lens = np.zeros(n, dtype=np.int32)
         if rows.size:
             # A repeated attribute in one message: the last one wins, as in the kernel's nla_parse.
-            pos[rows] = np.array(w.attr_offs[attr], dtype=np.int64)
-            lens[rows] = np.array(w.attr_lens[attr], dtype=np.int32)
+            pos[rows] = offs
+            lens[rows] = alens
             too_long = int((lens > g.size).sum()) if g.name != "congestion" else 0
             if too_long:
                 res.problems[longer_than_known(g.name)] += too_long
@@ -234,7 +246,7 @@ def _gather(joined: bytes, w: _Walk, read_ns: Sequence[int] | None, res: DecodeR
         clean = np.array([u.split(b"\0", 1)[0] for u in uniq.tolist()], dtype="S16")
         cong[has] = clean[inverse.reshape(-1)]
 
-    row_chunk = np.array(w.row_chunk, dtype=np.int64)
+    row_chunk = w.row_chunk
     if read_ns is not None and len(read_ns):
         read = np.asarray(read_ns, dtype=np.int64)[row_chunk]
     else:
