@@ -69,6 +69,13 @@ class SsLine:
     text: str = ""
 
     @property
+    def interface(self) -> str | None:
+        """The ``%ifname`` ss printed after the local address (sockets bound to a device), else None."""
+        local = self.text.split()[3] if self.text.split()[0] in STATES else self.text.split()[2]
+        host = local.rpartition(":")[0]
+        return host.split("%", 1)[1] if "%" in host else None
+
+    @property
     def key(self) -> Key:
         """(state number, local ip, local port, peer ip, peer port): how records are matched."""
         return (STATES[self.state], self.local[0], self.local[1], self.peer[0], self.peer[1])
@@ -79,7 +86,7 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
         raise SsLineError(f"no port in endpoint {text!r}")
-    host = host.split("%", 1)[0]  # ss appends %ifname for sockets bound to a device
+    host = host.split("%", 1)[0]  # ss appends %ifname for sockets bound to a device (see interface())
     if host.startswith("["):
         host = host[1:-1]
     # ss prints the IPv6 wildcard (without v6only) as "*"; IPv4's is "0.0.0.0".
@@ -270,8 +277,11 @@ TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist", "unknown")
 NEWER_SS_KEYS = frozenset({"rcv_wnd", "rehash"})
 
 
-def disagreements(rec: Mapping[str, Any], sock: SsLine) -> list[str]:
-    """Every way ``rec`` (a decoded record) differs from what ss printed for the same socket; [] = agree."""
+def disagreements(rec: Mapping[str, Any], sock: SsLine, ifindex: Mapping[str, int] | None = None) -> list[str]:
+    """Every way ``rec`` (a decoded record) differs from what ss printed for the same socket; [] = agree.
+
+    ``ifindex`` maps interface names to indexes in the socket's namespace (default: only lo = 1).
+    """
     bad: list[str] = []
 
     def check(what: str, ss_value: Any, rec_value: Any) -> None:
@@ -287,6 +297,9 @@ def disagreements(rec: Mapping[str, Any], sock: SsLine) -> list[str]:
             check(key, sock.values.get(key), str(rec[name]))
         else:  # -e prints uid only when it is not 0
             check(key, "0", str(rec[name]))
+    names = ifindex or {"lo": 1}
+    check("interface", names.get(sock.interface, -1) if sock.interface else 0,
+          int(rec["inet_diag_msg_socket_interface"]))
     check("sk (cookie)", sock.values.get("sk"), f"{int(rec['inet_diag_msg_socket_cookie']):x}")
     if "fwmark" in sock.values:
         check("fwmark", sock.values["fwmark"], f"0x{int(rec.get('socket_mark', 0)):x}")

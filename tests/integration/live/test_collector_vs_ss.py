@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .harness import Netns, Traffic, netns_unavailable_reason, run_collector, skip_or_fail
+from .harness import Netns, Traffic, netns_unavailable_reason, read_jsonl, run_collector, skip_or_fail
 from .harness import netns as make_netns
 from .ss_line import STATES, Key, SsLine, disagreements, parse_text, record_key
 
@@ -89,7 +90,7 @@ def test_bound_only_socket_is_reported_in_state_close(snapshot: Snapshot) -> Non
 
 
 def test_both_families_and_every_kind_of_socket_are_covered(snapshot: Snapshot) -> None:
-    """The snapshot holds both families, listeners, half-closed, TIME-WAIT, v4-mapped, cubic and uid-65534 sockets."""
+    """The snapshot has both families, listeners, half-closed, TIME-WAIT, v4-mapped, cubic, uid-65534, lo-bound."""
     recs = snapshot.records
     assert {r["inet_diag_msg_family"] for r in recs} == {2, 10}
     states = Counter(r["inet_diag_msg_state"] for r in recs)
@@ -98,6 +99,8 @@ def test_both_families_and_every_kind_of_socket_are_covered(snapshot: Snapshot) 
     assert any(r["inet_diag_msg_socket_source"].startswith("::ffff:") for r in recs)
     assert {r.get("congestion_algorithm_string") for r in recs} >= {"cubic", snapshot.info["default_cc"]}
     assert any(r["inet_diag_msg_uid"] == 65534 for r in recs)
+    bound_to_lo = [s for s in snapshot.detailed if s.interface == "lo"]
+    assert [s.local[1] for s in bound_to_lo] == [snapshot.info["device_port"]]
 
 
 def test_every_socket_agrees_with_ss_key_by_key(snapshot: Snapshot) -> None:
@@ -215,6 +218,15 @@ def test_count_three_polls_numbers_them_and_keeps_counting_records(
     starts = [polls[p][0]["timestamp_ns"] for p in (1, 2, 3)]
     gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(starts)]
     assert all(0.25 <= g <= 2.0 for g in gaps), gaps
+
+
+def test_python_dash_m_runs_the_same_collector(netns: Netns, traffic: Traffic, tmp_path: Path) -> None:
+    """`python -m xtcp_async --once` reports the same sockets as the console script."""
+    out = tmp_path / "out.jsonl"
+    netns.run([sys.executable, "-m", "xtcp_async", "--once", "--sink", f"file://{out}?format=jsonl",
+               "--metrics-listen", ""])
+    listed = _keys(_ss(netns, "-tanOH"), lambda s: s.key)
+    assert _ours_without_bound(read_jsonl(out), traffic.info["bound_port"]) == listed
 
 
 def test_namespace_helper_removes_its_namespace_even_when_the_block_fails() -> None:

@@ -27,8 +27,11 @@ _TI_NOTSENT = struct.Struct("<I")  # tcpi_notsent_bytes @144
 held: list[socket.socket] = []
 
 
-def listener(family: int, host: str, port: int, *, v6only: bool | None = None, cc: str | None = None) -> socket.socket:
+def listener(family: int, host: str, port: int, *, v6only: bool | None = None, cc: str | None = None,
+             device: str | None = None) -> socket.socket:
     s = socket.socket(family, socket.SOCK_STREAM)
+    if device:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if v6only is not None:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
@@ -102,6 +105,8 @@ def main() -> None:
     l6 = listener(socket.AF_INET6, "::1", p + 6, v6only=True, cc="cubic")
     ld = listener(socket.AF_INET6, "::", p + 46, v6only=False)
     lw = listener(socket.AF_INET, "0.0.0.0", p + 40)
+    # Bound to a device: ss prints 127.0.0.1%lo, inet_diag reports idiag_if = lo's index.
+    listener(socket.AF_INET, "127.0.0.1", p + 50, device="lo")
     conns = [
         connect(l4, socket.AF_INET, ("127.0.0.1", p + 4), 4096, 8192),
         connect(l4, socket.AF_INET, ("127.0.0.1", p + 4), 65536, 2048),
@@ -133,7 +138,8 @@ def main() -> None:
     # Let delayed ACKs and any other short timers run out before anyone measures.
     time.sleep(0.5)
     info = {"pid": os.getpid(), "base_port": p, "connections": conns, "half_closed": half, "time_wait": tw,
-            "bound_port": p + 99, "default_cc": default_cc(), "listen_ports": [p + 4, p + 6, p + 46, p + 40]}
+            "bound_port": p + 99, "default_cc": default_cc(), "listen_ports": [p + 4, p + 6, p + 46, p + 40, p + 50],
+            "device_port": p + 50}
     sys.stdout.write("READY " + json.dumps(info) + "\n")
     sys.stdout.flush()
     sys.stdin.read()  # hold everything until the test closes our stdin

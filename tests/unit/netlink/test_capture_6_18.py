@@ -102,7 +102,8 @@ def test_every_socket_agrees_with_the_saved_ss_text(records: list[dict[str, Any]
     ("field", "delta"),
     [("tcp_info_rtt", 1), ("tcp_info_rto", 1000), ("tcp_info_bytes_acked", 1), ("tcp_info_send_scale", 1),
      ("sk_mem_info_snd_buf", 1), ("inet_diag_msg_inode", 1), ("bbr_info_min_rtt", 1000),
-     ("tcp_info_data_segs_in", 1), ("inet_diag_msg_uid", 1)],
+     ("tcp_info_data_segs_in", 1), ("inet_diag_msg_uid", 1), ("inet_diag_msg_socket_interface", 1),
+     ("inet_diag_msg_socket_cookie", 1), ("inet_diag_msg_rqueue", 1), ("shutdown_state", 1)],
 )
 def test_comparison_notices_a_value_that_is_off(
     records: list[dict[str, Any]], ss_lines: list[SsLine], field: str, delta: int
