@@ -155,6 +155,29 @@ def _gather_int(u8: npt.NDArray[np.uint8], u32: npt.NDArray[np.uint32], pos: npt
     return lo64 | (hi64 << np.uint64(32))
 
 
+def _small_codes(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], list[npt.NDArray[Any]]]:
+    """Index of each row of ``keys`` in a list of its distinct rows (cc names: a handful)."""
+    n = len(keys)
+    codes = np.zeros(n, dtype=np.intp)
+    uniq: list[npt.NDArray[Any]] = []
+    left = np.ones(n, dtype=bool)
+    # Peel off one value at a time (a compare per distinct value, no sort); np.unique past 16.
+    while len(uniq) < 16:
+        rest = np.flatnonzero(left)
+        if not rest.size:
+            return codes, uniq
+        match = (keys == keys[rest[0]]).all(axis=1)
+        codes[match] = len(uniq)
+        uniq.append(keys[rest[0]])
+        left &= ~match
+    rest = np.flatnonzero(left)
+    if rest.size:
+        more, inverse = np.unique(keys[rest], axis=0, return_inverse=True)
+        codes[rest] = len(uniq) + inverse.reshape(-1)
+        uniq.extend(list(more))
+    return codes, uniq
+
+
 def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = None, *,
                     fast: bool = True) -> DecodeResult:
     """Decode every socket in ``chunks`` (each one or more whole netlink messages).
@@ -173,7 +196,8 @@ def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = Non
         pad = (-len(ch)) & 3
         parts.append(ch + b"\0" * pad if pad else ch)
         total += len(ch) + pad
-    joined = b"".join(parts) + b"\0" * 8  # slack so a 64-bit read at the very end stays in bounds
+    parts.append(b"\0" * 8)  # slack so a 64-bit read at the very end stays in bounds
+    joined = b"".join(parts)
     res = DecodeResult(batch=SocketBatch(0, {}, {}, np.zeros(0, "S16"), np.zeros(0, np.int64)))
     # The fast walk builds on this module's scalar walk (imported here to avoid a cycle).
     from xtcp_async.netlink.fastwalk import ArrayWalk, fast_walk
@@ -211,27 +235,46 @@ def _gather(joined: bytes, w: ArrayWalk, read_ns: Sequence[int] | None, res: Dec
     lengths["inet_diag_msg"] = np.full(n, 72, dtype=np.int32)
 
     columns: dict[str, npt.NDArray[Any]] = {}
+    # Decide per group, not per field and row: most groups are in every row or in none.
+    extremes = {g: (int(v.min()), int(v.max())) if n else (0, 0) for g, v in lengths.items()}
+    aligned = {g: not (p & 3).any() for g, p in group_pos.items()}
+    words_at = {g: p >> 2 for g, p in group_pos.items() if aligned[g]}
     for f in KERNEL_INT_FIELDS:
-        pos = group_pos[f.group] + f.offset
-        if f.group == "inet_diag_msg":
-            present = None
+        lo, hi = extremes[f.group]
+        dtype = field_dtype(f)
+        if hi < f.end:
+            columns[f.name] = np.zeros(n, dtype=dtype)
+            continue
+        partial = lo < f.end
+        if not partial and f.offset % 4 == 0 and f.size in (4, 8) and f.group in words_at:
+            # The common case: whole aligned words, one gather each, no masking.
+            wi = words_at[f.group] + f.offset // 4
+            vals = u32[wi]
+            if f.size == 8:
+                vals = vals.astype(np.uint64) | (u32[wi + 1].astype(np.uint64) << np.uint64(32))
         else:
-            present = lengths[f.group] >= f.end
-            # Rows without the field read offset 0 (always in bounds) and are zeroed below.
-            pos = np.where(present, pos, 0)
-        vals = _gather_int(u8, u32, pos, f.size, f.big_endian)
+            pos = group_pos[f.group] + f.offset
+            present = lengths[f.group] >= f.end if partial else None
+            if present is not None:
+                # Rows without the field read offset 0 (always in bounds) and are zeroed below.
+                pos = np.where(present, pos, 0)
+            vals = _gather_int(u8, u32, pos, f.size, f.big_endian)
+            if present is not None:
+                vals = np.where(present, vals, vals.dtype.type(0))
         if f.bits is not None:
             shift, width = f.bits
             vals = (vals >> shift) & ((1 << width) - 1)
-        vals = vals.astype(field_dtype(f), copy=False)
-        if present is not None:
-            vals = np.where(present, vals, vals.dtype.type(0))
-        columns[f.name] = vals
+        columns[f.name] = vals.astype(dtype, copy=False)
     msg_pos = group_pos["inet_diag_msg"]
     for name in (SOURCE, DESTINATION):
         off = next(f.offset for f in FIELDS if f.name == name)
-        idx = (msg_pos + off)[:, None] + np.arange(16, dtype=np.int64)[None, :]
-        columns[name] = u8[idx] if n else np.zeros((0, 16), dtype=np.uint8)
+        if aligned["inet_diag_msg"]:
+            # Four word gathers per row instead of sixteen byte gathers.
+            wi = (msg_pos + off)[:, None] // 4 + np.arange(4, dtype=np.int64)[None, :]
+            columns[name] = np.ascontiguousarray(u32[wi]).view(np.uint8).reshape(n, 16)
+        else:
+            idx = (msg_pos + off)[:, None] + np.arange(16, dtype=np.int64)[None, :]
+            columns[name] = u8[idx] if n else np.zeros((0, 16), dtype=np.uint8)
 
     cong_len = lengths["congestion"]
     cong = np.zeros(n, dtype="S16")
@@ -241,10 +284,9 @@ def _gather(joined: bytes, w: ArrayWalk, read_ns: Sequence[int] | None, res: Dec
         mat = u8[np.minimum(idx, len(u8) - 1)]
         mat = np.where(np.arange(16)[None, :] < cong_len[has][:, None], mat, 0).astype(np.uint8)
         # 'S16' drops trailing NULs; bytes after an inner NUL are cut below on the few unique names.
-        names = mat.view("S16").reshape(-1)
-        uniq, inverse = np.unique(names, return_inverse=True)
-        clean = np.array([u.split(b"\0", 1)[0] for u in uniq.tolist()], dtype="S16")
-        cong[has] = clean[inverse.reshape(-1)]
+        codes, uniq = _small_codes(mat.view(np.uint64).reshape(-1, 2))
+        clean = np.array([u.tobytes().split(b"\0", 1)[0] for u in uniq], dtype="S16")
+        cong[has] = clean[codes]
 
     row_chunk = w.row_chunk
     if read_ns is not None and len(read_ns):

@@ -34,7 +34,7 @@ from xtcp_async.netlink.fields import GROUP_BY_ATTR, KNOWN_UNDECODED_ATTRS
 I64 = npt.NDArray[np.int64]
 
 #: Speculation rounds before the rest of a chunk's boundaries are found one message at a time.
-_MAX_ROUNDS = 64
+_MAX_ROUNDS = 128
 #: Templates tried per message length before the rest of that length is walked one by one.
 _MAX_TEMPLATES = 8
 
@@ -109,12 +109,15 @@ def _boundaries(u32: npt.NDArray[np.uint32], words: memoryview, bases: I64, ends
     found: list[I64] = []
     cid = np.arange(n_chunks, dtype=np.int64)
     off = bases.copy()
+    # Guesses per chunk and round: unlimited at first (a uniform chunk is done in one round),
+    # then twice the last run, so chunks of mixed lengths do not re-guess their whole rest.
+    cap = np.full(n_chunks, 1 << 40, dtype=np.int64)
     for _ in range(_MAX_ROUNDS):
         live = off + c.NLMSG_HDRLEN <= ends[cid]
         # A chunk that stopped short of its end has trailing bytes: the scalar walk's call.
         stopped = cid[~live]
         scalar[stopped[off[~live] < ends[stopped]]] = True
-        cid, off = cid[live], off[live]
+        cid, off, cap = cid[live], off[live], cap[live]
         if not cid.size:
             break
         end = ends[cid]
@@ -122,10 +125,10 @@ def _boundaries(u32: npt.NDArray[np.uint32], words: memoryview, bases: I64, ends
         bad = (length < c.NLMSG_HDRLEN) | (off + length > end)
         if bad.any():
             scalar[cid[bad]] = True
-            cid, off, end, length = cid[~bad], off[~bad], end[~bad], length[~bad]
+            cid, off, end, length, cap = cid[~bad], off[~bad], end[~bad], length[~bad], cap[~bad]
         stride = (length + 3) & ~3
-        # Guesses: this message and every following one of the same length that starts in the chunk.
-        k = (end - off - c.NLMSG_HDRLEN) // stride + 1
+        # Guesses: this message and the following ones of the same length that start in the chunk.
+        k = np.minimum((end - off - c.NLMSG_HDRLEN) // stride + 1, cap)
         first = np.zeros(len(k) + 1, dtype=np.int64)
         np.cumsum(k, out=first[1:])
         owner = np.repeat(np.arange(len(k)), k)
@@ -137,6 +140,7 @@ def _boundaries(u32: npt.NDArray[np.uint32], words: memoryview, bases: I64, ends
         keep = step < miss[owner]
         found.append(pos[keep])
         off = off + miss * stride
+        cap = np.maximum(4, 2 * miss)
     else:
         # Still going after many rounds (a huge chunk of mixed lengths): finish one by one.
         for ci, o in zip(cid.tolist(), off.tolist(), strict=True):
