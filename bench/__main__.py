@@ -1,0 +1,354 @@
+"""``make bench``: what one poll costs at 20k/60k/120k sockets, next to ``ss -tin`` and the raw dump.
+
+For each size the same sockets are held (bench.loadgen) while these run one after another:
+
+  a. ``ss -tin`` to /dev/null                              the C reference
+  b. the raw dump, no decoding: a bare recv loop (stdlib) and the package's DiagSocket   the floor
+  c. the service polling to ``null://?format=protobuf-list``
+  d. the service polling to ``file://…?format=jsonl``
+
+Children that start an interpreter (b, c, d) run ``k + 1`` polls and 1 poll, and the difference
+divided by k is the steady-state cost per poll; the 1-poll run is the start-up cost, reported on its
+own line. CPU is the child's user + sys from the OS (``os.wait4``), peak RSS its ``ru_maxrss``.
+Every command runs ``--repeat`` times; the table shows min and median. The machines are shared and
+noisy, so the ratios are only meaningful within one run.
+
+``python -m bench replay --sockets 1000000`` measures decode + encode over a recorded dump
+replicated to that many sockets (see bench.replay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import LoadGen
+from bench.measure import ChildFailed, Differential, Stat, Summary, measure, rss_is_exact, run_once
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_SIZES = (20_000, 60_000, 120_000)
+QUICK_SIZE = 2_000
+PY = sys.executable
+
+
+def xtcp_async_cmd() -> list[str] | None:
+    """The service's command line, or None while the CLI does not exist yet."""
+    exe = Path(PY).with_name("xtcp-async")
+    if exe.exists():
+        return [str(exe)]
+    try:
+        import xtcp_async.cli  # noqa: F401
+    except ImportError:
+        return None
+    return [PY, "-m", "xtcp_async"]
+
+
+def service_flags(cmd: list[str]) -> set[str]:
+    """The long flags ``--help`` lists, so rows that need a missing flag say so instead of failing."""
+    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=False).stdout
+    return {w.strip("[],") for w in out.split() if w.startswith(("--", "[--"))}
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    ss_version = subprocess.run(["ss", "-V"], capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False, cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "kernel": platform.release(),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "ss": ss_version,
+        "git_commit": commit,
+        "mem_total_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+@dataclass
+class Row:
+    """One line of the table: a command's cost per poll, or why it has no numbers."""
+
+    key: str
+    label: str
+    cpu_s: Stat | None = None
+    wall_s: Stat | None = None
+    rss_bytes: Stat | None = None
+    status: str = "ok"
+    extra: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "status": self.status}
+        for name in ("cpu_s", "wall_s", "rss_bytes"):
+            value = getattr(self, name)
+            out[name] = None if value is None else {"min": value.min, "median": value.median}
+        out.update(self.extra)
+        out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class Options:
+    repeat: int
+    polls: int
+    interval_s: float
+    poll_timeout_s: float
+
+
+def _ss_row(opts: Options) -> Row:
+    s = measure(["ss", "-tin"], opts.repeat)
+    return Row("ss", "a  ss -tin > /dev/null", s.cpu_s, s.wall_s, s.max_rss_bytes, detail=s.to_json())
+
+
+def _differential_row(key: str, label: str, argv: list[str], opts: Options,
+                      env: dict[str, str] | None = None) -> tuple[Row, Summary]:
+    one = measure([*argv, "--count", "1"], opts.repeat, env=env)
+    many = measure([*argv, "--count", str(opts.polls + 1)], opts.repeat, env=env)
+    d = Differential.of(opts.polls, one, many)
+    row = Row(key, label, d.cpu_s, d.wall_s, many.max_rss_bytes, detail=d.to_json())
+    return row, one
+
+
+def _floor_rows(opts: Options) -> list[Row]:
+    base = [PY, "-m", "bench.rawdump"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                      env.get("PYTHONPATH")]))
+    rows = [_differential_row("floor_stdlib", "b  raw dump, bare recv loop", base, opts, env)[0]]
+    try:
+        import xtcp_async.netlink.socket  # noqa: F401
+    except ImportError:
+        rows.append(Row("floor_project", "b' raw dump, xtcp_async DiagSocket",
+                        status="TODO: xtcp_async.netlink.socket not there yet"))
+    else:
+        rows.append(_differential_row("floor_project", "b' raw dump, xtcp_async DiagSocket",
+                                      [*base, "--impl", "project"], opts, env)[0])
+    return rows
+
+
+def _stats_runs(argv: list[str], count: int, repeat: int, stats_path: Path,
+                cleanup: Path | None) -> tuple[Summary, list[dict[str, Any]]]:
+    """Run the service ``repeat`` times, collecting its --stats-json report after each run."""
+    runs = []
+    reports: list[dict[str, Any]] = []
+    full = [*argv, "--count", str(count), "--stats-json", str(stats_path)]
+    for _ in range(repeat):
+        stats_path.unlink(missing_ok=True)
+        runs.append(run_once(full, stderr=subprocess.DEVNULL))
+        reports.append(json.loads(stats_path.read_text()) if stats_path.exists() else {})
+        if cleanup is not None:
+            cleanup.unlink(missing_ok=True)
+    summary = Summary(full, runs, Stat.of([r.cpu_s for r in runs]), Stat.of([r.wall_s for r in runs]),
+                      Stat.of([float(r.max_rss_bytes) for r in runs]))
+    return summary, reports
+
+
+def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[list[Row], Row | None]:
+    """Rows c and d, plus the start-up line (from c's 1-poll runs)."""
+    labels = {"service_null_pblist": "c  xtcp-async → null, protobuf-list",
+              "service_file_jsonl": "d  xtcp-async → file, jsonl"}
+    cmd = xtcp_async_cmd()
+    if cmd is None:
+        return [Row(k, v, status="pending: xtcp_async.cli not there yet") for k, v in labels.items()], None
+    flags = service_flags(cmd)
+    needed = {"--sink", "--count", "--interval", "--poll-timeout", "--stats-json", "--metrics-listen"}
+    if missing := needed - flags:
+        return [Row(k, v, status=f"pending: xtcp-async lacks {sorted(missing)}")
+                for k, v in labels.items()], None
+    out_file = workdir / "service.jsonl"
+    sinks = {"service_null_pblist": ("null://?format=protobuf-list", None),
+             "service_file_jsonl": (f"file://{out_file}?format=jsonl", out_file)}
+    rows: list[Row] = []
+    startup: Row | None = None
+    for key, (sink, cleanup) in sinks.items():
+        # No metrics listener: a fixed port would clash with anything else on this machine.
+        argv = [*cmd, "--sink", sink, "--interval", str(opts.interval_s),
+                "--poll-timeout", str(opts.poll_timeout_s), "--metrics-listen", "",
+                "--log-level", "warning"]
+        stats_path = workdir / f"{key}.stats.json"
+        one, _ = _stats_runs(argv, 1, opts.repeat, stats_path, cleanup)
+        many, reports = _stats_runs(argv, opts.polls + 1, opts.repeat, stats_path, cleanup)
+        d = Differential.of(opts.polls, one, many)
+        row = Row(key, labels[key], d.cpu_s, d.wall_s, many.max_rss_bytes, detail=d.to_json())
+        row.detail["stats_reports"] = reports
+        stalls = [float(r.get("max_loop_stall_s", 0.0)) for r in reports if r]
+        if stalls:
+            row.extra["max_loop_stall_s"] = {"min": min(stalls), "median": Stat.of(stalls).median,
+                                             "max": max(stalls)}
+        callbacks = [float(r.get("max_reader_callback_s", 0.0)) for r in reports if r]
+        if callbacks:
+            row.extra["max_reader_callback_s"] = max(callbacks)
+        problems = [f"{k}={r[k]}" for r in reports for k in ("polls_failed", "poll_timeouts") if r.get(k)]
+        seen = [int(r.get("last_poll_sockets", 0)) for r in reports if r]
+        if seen and min(seen) < expected_sockets:
+            problems.append(f"saw {min(seen)} sockets < {expected_sockets} held")
+        if problems:
+            row.status = "suspect: " + ", ".join(sorted(set(problems)))
+        rows.append(row)
+        if key == "service_null_pblist":
+            startup = Row("service_startup", "   xtcp-async start-up + 1 poll (null)", one.cpu_s,
+                          one.wall_s, one.max_rss_bytes, detail=one.to_json())
+    return rows, startup
+
+
+def _ratio(num: Row | None, den: Row | None) -> dict[str, float] | None:
+    if not (num and den and num.cpu_s and den.cpu_s) or den.cpu_s.min <= 0 or den.cpu_s.median <= 0:
+        return None
+    return {"min": num.cpu_s.min / den.cpu_s.min, "median": num.cpu_s.median / den.cpu_s.median}
+
+
+def run_size(sockets: int, opts: Options, workdir: Path) -> dict[str, Any]:
+    connections = max(1, sockets // 2)
+    print(f"\n== {2 * connections} sockets: starting the load generator …", flush=True)
+    with LoadGen(connections) as lg:
+        print(f"   {lg.sockets} established in {lg.setup_s:.2f} s over {len(lg.ports)} worker pairs",
+              flush=True)
+        tcp_line = subprocess.run(["ss", "-s"], capture_output=True, text=True,
+                                  check=False).stdout.splitlines()[1:2]
+        rows = [_ss_row(opts), *_floor_rows(opts)]
+        service_rows, startup = _service_rows(opts, workdir, lg.sockets)
+        rows += service_rows
+    by_key = {r.key: r for r in rows}
+    c_row = by_key.get("service_null_pblist")
+    ratios = {
+        "c_over_a": _ratio(c_row, by_key.get("ss")),
+        "c_over_b_stdlib": _ratio(c_row, by_key.get("floor_stdlib")),
+        "c_over_b_project": _ratio(c_row, by_key.get("floor_project")),
+        "d_over_a": _ratio(by_key.get("service_file_jsonl"), by_key.get("ss")),
+    }
+    result = {
+        "sockets": lg.sockets, "connections": connections, "loadgen_setup_s": lg.setup_s,
+        "loadgen_workers": 2 * len(lg.ports), "ss_summary": tcp_line[0].strip() if tcp_line else "",
+        "rows": {r.key: r.to_json() for r in rows},
+        "startup": startup.to_json() if startup else None,
+        "ratios": ratios,
+    }
+    print_table(result, rows, startup)
+    return result
+
+
+def _fmt(stat: Stat | None, scale: float = 1.0, digits: int = 3) -> str:
+    if stat is None:
+        return "-"
+    return f"{stat.min * scale:.{digits}f} / {stat.median * scale:.{digits}f}"
+
+
+def print_table(result: dict[str, Any], rows: list[Row], startup: Row | None) -> None:
+    n = result["sockets"]
+    print(f"\n{n} sockets (per poll; min / median)")
+    print(f"{'':40} {'CPU s':>17} {'wall s':>17} {'peak RSS MiB':>15} {'CPU µs/socket':>15}  stall ms")
+    for row in [*rows, *([startup] if startup else [])]:
+        if row.cpu_s is None:
+            print(f"{row.label:40} {row.status}")
+            continue
+        per_socket = Stat(row.cpu_s.min / n * 1e6, row.cpu_s.median / n * 1e6) if n else None
+        stall = row.extra.get("max_loop_stall_s")
+        stall_txt = f"{stall['max'] * 1e3:.1f} (max)" if stall else ""
+        flag = "" if row.status == "ok" else f"  [{row.status}]"
+        print(f"{row.label:40} {_fmt(row.cpu_s):>17} {_fmt(row.wall_s):>17} "
+              f"{_fmt(row.rss_bytes, 2**-20, 0):>15} {_fmt(per_socket, 1, 2):>15}  {stall_txt}{flag}")
+    for name, value in result["ratios"].items():
+        if value is not None:
+            print(f"   CPU ratio {name}: {value['min']:.2f} (mins) / {value['median']:.2f} (medians)")
+
+
+def write_results(doc: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(out)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    # `kill` should unwind like Ctrl-C does, so the load generator's workers are always stopped.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _parse_sizes(text: str) -> list[int]:
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().lower().replace("_", "")
+        sizes.append(int(float(part[:-1]) * 1000) if part.endswith("k") else int(part))
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["replay"]:
+        from bench.replay import main as replay_main
+
+        return int(replay_main(argv[1:]))
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
+                                epilog="Also: python -m bench replay --help")
+    p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
+                   help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
+    p.add_argument("--repeat", type=int, default=5, help="runs of every command (default 5)")
+    p.add_argument("--polls", type=int, default=10, help="k: the services run k + 1 polls (default 10)")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="service --interval, s (default 1.0: a 120k-socket poll must fit in it)")
+    p.add_argument("--poll-timeout", type=float, default=0.9, help="service --poll-timeout, s")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_SIZE} sockets, 2 runs, 2 polls, short interval")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeat, args.polls, args.interval, args.poll_timeout = [QUICK_SIZE], 2, 2, 0.2, 0.1
+    if shutil.which("ss") is None:
+        p.error("ss (iproute2) is required")
+    opts = Options(args.repeat, args.polls, args.interval, args.poll_timeout)
+    doc: dict[str, Any] = {
+        "machine": machine_facts(),
+        "options": {"sizes": args.sizes, "repeat": opts.repeat, "polls": opts.polls,
+                    "interval_s": opts.interval_s, "poll_timeout_s": opts.poll_timeout_s,
+                    # False: no C compiler, so peak RSS includes the harness's own (see spawn.c).
+                    "rss_exact": rss_is_exact()},
+        "sizes": [],
+    }
+    m = doc["machine"]
+    print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), kernel {m['kernel']}, Python {m['python']}, "
+          f"{m['ss']}; {opts.repeat} runs each, {opts.polls} + 1 polls", flush=True)
+    try:
+        with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="xtcp-bench-") as tmp:
+            for size in args.sizes:
+                doc["sizes"].append(run_size(size, opts, Path(tmp)))
+                write_results(doc, args.out)
+    except KeyboardInterrupt:
+        print("\ninterrupted: load generator stopped; partial results kept", file=sys.stderr)
+        write_results(doc, args.out)
+        return 130
+    except ChildFailed as exc:
+        print(f"\na measured command failed: {exc}", file=sys.stderr)
+        write_results(doc, args.out)
+        return 1
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
