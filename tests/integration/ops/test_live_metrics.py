@@ -60,7 +60,7 @@ def test_readyz_follows_a_file_sink_losing_its_directory(xtcp: Callable[..., Xtc
     proc = xtcp("--sink", f"file://{target_dir}/xtcp.jsonl")
     eventually(lambda: proc.get("/readyz")[0] == 503 and "sink 0:file failing" in proc.get("/readyz")[1],
                what="503 naming the file sink")
-    status, body = proc.get("/readyz")
+    _, body = proc.get("/readyz")
     assert "sink 0:file failing: file sink: cannot open" in body
     assert body.count("\n") == 1
     target_dir.mkdir()
