@@ -9,7 +9,9 @@ For each size the same sockets are held (bench.loadgen) while these run one afte
 
 Children that start an interpreter (b, c, d) run ``k + 1`` polls and 1 poll, and the difference
 divided by k is the steady-state cost per poll; the 1-poll run is the start-up cost, reported on its
-own line. CPU is the child's user + sys from the OS (``os.wait4``), peak RSS its ``ru_maxrss``.
+own line. CPU is the child's user + sys from the OS (``wait4``), peak RSS its ``ru_maxrss``. For the
+service, "wall" is its own report of how long its last poll took (the run length is mostly the
+interval), and "stall" the longest event-loop stall it saw (``--stats-json``: max_loop_stall_s).
 Every command runs ``--repeat`` times; the table shows min and median. The machines are shared and
 noisy, so the ratios are only meaningful within one run.
 
@@ -112,8 +114,25 @@ class Row:
 class Options:
     repeat: int
     polls: int
-    interval_s: float
-    poll_timeout_s: float
+    #: None: scaled to the size (see _schedule).
+    interval_s: float | None
+    jsonl_polls: int
+    jsonl_repeat: int
+
+
+# Service CPU per socket and poll that the automatic interval leaves room for, with the machine
+# shared: protobuf-list measured ~9 µs at 20k, jsonl ~41 µs. A poll that overruns its
+# --poll-timeout is abandoned, and its sockets would silently drop out of the figures.
+_ROOM_US_PER_SOCKET = {"service_null_pblist": 20.0, "service_file_jsonl": 80.0}
+
+
+def _schedule(key: str, sockets: int, opts: Options) -> tuple[float, float]:
+    """(--interval, --poll-timeout) for one service row: fixed if given, else scaled to the size."""
+    interval = opts.interval_s
+    if interval is None:
+        interval = max(1.0, round(sockets * _ROOM_US_PER_SOCKET[key] * 1e-6, 1))
+    # The service insists the timeout is below the interval (a poll must end before the next one).
+    return interval, round(interval * 0.9, 3)
 
 
 def _ss_row(opts: Options) -> Row:
@@ -183,15 +202,24 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
     startup: Row | None = None
     for key, (sink, cleanup) in sinks.items():
         # No metrics listener: a fixed port would clash with anything else on this machine.
-        argv = [*cmd, "--sink", sink, "--interval", str(opts.interval_s),
-                "--poll-timeout", str(opts.poll_timeout_s), "--metrics-listen", "",
-                "--log-level", "warning"]
+        interval, timeout = _schedule(key, expected_sockets, opts)
+        argv = [*cmd, "--sink", sink, "--interval", str(interval), "--poll-timeout", str(timeout),
+                "--metrics-listen", "", "--log-level", "warning"]
+        # jsonl is several times dearer per poll; fewer polls and runs keep the whole bench in minutes.
+        polls, repeat = ((opts.jsonl_polls, opts.jsonl_repeat) if key == "service_file_jsonl"
+                         else (opts.polls, opts.repeat))
+        print(f"      {key}: {repeat} × (1 and {polls + 1} polls), interval {interval} s", flush=True)
         stats_path = workdir / f"{key}.stats.json"
-        one, _ = _stats_runs(argv, 1, opts.repeat, stats_path, cleanup)
-        many, reports = _stats_runs(argv, opts.polls + 1, opts.repeat, stats_path, cleanup)
-        d = Differential.of(opts.polls, one, many)
-        row = Row(key, labels[key], d.cpu_s, d.wall_s, many.max_rss_bytes, detail=d.to_json())
-        row.detail["stats_reports"] = reports
+        one, _ = _stats_runs(argv, 1, repeat, stats_path, cleanup)
+        many, reports = _stats_runs(argv, polls + 1, repeat, stats_path, cleanup)
+        d = Differential.of(polls, one, many)
+        # Wall per poll from the run lengths would only show the interval; the service's own
+        # duration of its last poll (dump, decode, encode, hand-off) says how long a poll takes.
+        durations = [float(r["last_poll_duration_s"]) for r in reports if r.get("last_poll_duration_s")]
+        row = Row(key, labels[key], d.cpu_s, Stat.of(durations) if durations else None,
+                  many.max_rss_bytes, detail=d.to_json())
+        row.detail.update(stats_reports=reports, interval_s=interval, poll_timeout_s=timeout,
+                          wall_s_is="the service's last_poll_duration_s")
         stalls = [float(r.get("max_loop_stall_s", 0.0)) for r in reports if r]
         if stalls:
             row.extra["max_loop_stall_s"] = {"min": min(stalls), "median": Stat.of(stalls).median,
@@ -199,7 +227,8 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
         callbacks = [float(r.get("max_reader_callback_s", 0.0)) for r in reports if r]
         if callbacks:
             row.extra["max_reader_callback_s"] = max(callbacks)
-        problems = [f"{k}={r[k]}" for r in reports for k in ("polls_failed", "poll_timeouts") if r.get(k)]
+        problems = [f"{k}={total} in {len(reports)} runs" for k in ("polls_failed", "poll_timeouts")
+                    if (total := sum(int(r.get(k) or 0) for r in reports))]
         seen = [int(r.get("last_poll_sockets", 0)) for r in reports if r]
         if seen and min(seen) < expected_sockets:
             problems.append(f"saw {min(seen)} sockets < {expected_sockets} held")
@@ -226,7 +255,11 @@ def run_size(sockets: int, opts: Options, workdir: Path) -> dict[str, Any]:
               flush=True)
         tcp_line = subprocess.run(["ss", "-s"], capture_output=True, text=True,
                                   check=False).stdout.splitlines()[1:2]
-        rows = [_ss_row(opts), *_floor_rows(opts)]
+        print("   a: ss …", flush=True)
+        rows = [_ss_row(opts)]
+        print("   b: raw dumps …", flush=True)
+        rows += _floor_rows(opts)
+        print("   c, d: the service …", flush=True)
         service_rows, startup = _service_rows(opts, workdir, lg.sockets)
         rows += service_rows
     by_key = {r.key: r for r in rows}
@@ -310,22 +343,26 @@ def main(argv: list[str] | None = None) -> int:
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5, help="runs of every command (default 5)")
     p.add_argument("--polls", type=int, default=10, help="k: the services run k + 1 polls (default 10)")
-    p.add_argument("--interval", type=float, default=1.0,
-                   help="service --interval, s (default 1.0: a 120k-socket poll must fit in it)")
-    p.add_argument("--poll-timeout", type=float, default=0.9, help="service --poll-timeout, s")
+    p.add_argument("--interval", type=float, default=None,
+                   help="service --interval, s (default: scaled to the size so no poll overruns; "
+                        "--poll-timeout is 0.9 × it)")
+    p.add_argument("--jsonl-polls", type=int, default=3, help="k for the jsonl row (default 3)")
+    p.add_argument("--jsonl-repeat", type=int, default=3, help="runs for the jsonl row (default 3)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_SIZE} sockets, 2 runs, 2 polls, short interval")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.repeat, args.polls, args.interval, args.poll_timeout = [QUICK_SIZE], 2, 2, 0.2, 0.1
+        args.sizes, args.repeat, args.polls, args.interval = [QUICK_SIZE], 2, 2, 0.2
+        args.jsonl_polls, args.jsonl_repeat = 2, 2
     if shutil.which("ss") is None:
         p.error("ss (iproute2) is required")
-    opts = Options(args.repeat, args.polls, args.interval, args.poll_timeout)
+    opts = Options(args.repeat, args.polls, args.interval, args.jsonl_polls, args.jsonl_repeat)
     doc: dict[str, Any] = {
         "machine": machine_facts(),
         "options": {"sizes": args.sizes, "repeat": opts.repeat, "polls": opts.polls,
-                    "interval_s": opts.interval_s, "poll_timeout_s": opts.poll_timeout_s,
+                    "interval_s": opts.interval_s or "auto", "jsonl_polls": opts.jsonl_polls,
+                    "jsonl_repeat": opts.jsonl_repeat,
                     # False: no C compiler, so peak RSS includes the harness's own (see spawn.c).
                     "rss_exact": rss_is_exact()},
         "sizes": [],

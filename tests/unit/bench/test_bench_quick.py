@@ -1,0 +1,30 @@
+"""Spec for `python -m bench --quick`: the whole harness runs end to end at 2k sockets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="loopback sockets, ss and netlink are Linux-only")
+def test_quick_run_writes_every_row_for_one_small_size(tmp_path: Path) -> None:
+    """The quick run measures ss and the raw dump at 2000 sockets and writes them to the JSON file."""
+    out = tmp_path / "latest.json"
+    subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=REPO_ROOT,
+                   check=True, capture_output=True, timeout=300)
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["nproc"] >= 1
+    (size,) = doc["sizes"]
+    assert size["sockets"] == 2000
+    rows = size["rows"]
+    for key in ("ss", "floor_stdlib"):
+        assert rows[key]["status"] == "ok"
+        assert rows[key]["cpu_s"]["min"] > 0
+    assert set(rows) >= {"ss", "floor_stdlib", "floor_project", "service_null_pblist", "service_file_jsonl"}
