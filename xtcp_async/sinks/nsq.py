@@ -254,11 +254,15 @@ class NsqSink(BaseSink):
         assert self._conn_ready is not None
         open_conns = [c for c in self._conns.values() if c.is_open]
         if not open_conns:
-            # Give a reconnect in progress a chance before reporting failure to the runner.
+            # Give a reconnect in progress a chance before reporting failure to the runner. The
+            # event can still be set for a connection that just died (its supervisor has not
+            # run yet), hence the loop.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.options.timeout_s):
-                    await self._conn_ready.wait()
-            open_conns = [c for c in self._conns.values() if c.is_open]
+                    while not open_conns:
+                        self._conn_ready.clear()
+                        await self._conn_ready.wait()
+                        open_conns = [c for c in self._conns.values() if c.is_open]
         if not open_conns:
             raise SinkError(f"nsq: no connection to nsqd ({self._last_error})", retriable=True)
         return open_conns[next(self._round_robin) % len(open_conns)]
@@ -268,9 +272,11 @@ class NsqSink(BaseSink):
         try:
             answer = await conn.request(pieces)
         except NsqErrorResponse as exc:
+            self._last_error = f"{conn.name}: {exc}"
             permanent = exc.code in _PERMANENT_ERRORS
             raise SinkError(f"nsq {conn.name}: {what} refused: {exc}", retriable=not permanent) from exc
         except (NsqConnectionClosed, NsqProtocolError, TimeoutError, OSError) as exc:
+            self._last_error = f"{conn.name}: {exc or type(exc).__name__}"
             raise SinkError(f"nsq {conn.name}: {what} not acknowledged: {exc or type(exc).__name__}",
                             retriable=True) from exc
         if answer != b"OK":

@@ -293,18 +293,18 @@ class NsqConnection:
         try:
             negotiated: dict[str, Any] = json.loads(answer)
         except ValueError as exc:
-            raise NsqProtocolError(f"{self.name}: IDENTIFY answer is not JSON: {answer[:80]!r}") from exc
+            raise NsqProtocolError(f"IDENTIFY answer is not JSON: {answer[:80]!r}") from exc
         self.identify_response = negotiated
         if opts.ssl_context is not None:
             if not negotiated.get("tls_v1"):
-                raise NsqProtocolError(f"{self.name}: TLS requested but nsqd has no TLS configured")
+                raise NsqProtocolError("TLS requested but nsqd has no TLS configured")
             # NSQ upgrades the same TCP connection to TLS after IDENTIFY (no leftover bytes can be
             # buffered here: nsqd sends nothing more until the TLS handshake is done).
             await self._writer.start_tls(opts.ssl_context, server_hostname=host)
             await self._expect_ok("TLS upgrade")
         if opts.compression != "none":
             if not negotiated.get(opts.compression):
-                raise NsqProtocolError(f"{self.name}: nsqd refused {opts.compression} compression")
+                raise NsqProtocolError(f"nsqd refused {opts.compression} compression")
             codec: Codec = DeflateCodec(int(negotiated.get("deflate_level", opts.deflate_level))) \
                 if opts.compression == "deflate" else SnappyCodec()
             # nsqd's OK after the switch is already compressed, and may have arrived with the
@@ -324,7 +324,7 @@ class NsqConnection:
     async def _expect_ok(self, step: str) -> None:
         answer = await self._read_answer()
         if answer != OK:
-            raise NsqProtocolError(f"{self.name}: {step}: expected OK, got {answer[:80]!r}")
+            raise NsqProtocolError(f"{step}: expected OK, got {answer[:80]!r}")
 
     async def _next_frame(self) -> tuple[int, bytes]:
         while True:
@@ -333,7 +333,7 @@ class NsqConnection:
                 return frame
             data = await self._reader.read(64 * 1024)
             if not data:
-                raise NsqConnectionClosed(f"{self.name}: nsqd closed the connection")
+                raise NsqConnectionClosed("nsqd closed the connection")
             self._frames.feed(self._codec.decompress(data) if self._codec else data)
 
     async def _read_answer(self) -> bytes:
@@ -346,7 +346,7 @@ class NsqConnection:
             if frame_type == FRAME_ERROR:
                 raise NsqErrorResponse(data.decode(errors="replace"))
             if frame_type != FRAME_RESPONSE:
-                raise NsqProtocolError(f"{self.name}: unexpected frame type {frame_type} in handshake")
+                raise NsqProtocolError(f"unexpected frame type {frame_type} in handshake")
             return data
 
     # -- steady state ---------------------------------------------------------------------
@@ -362,7 +362,7 @@ class NsqConnection:
         connection is or goes away, TimeoutError after ``timeout_s``.
         """
         if self._closed.is_set():
-            raise NsqConnectionClosed(f"{self.name}: connection closed ({self.close_reason})")
+            raise NsqConnectionClosed(f"connection closed ({self.close_reason})")
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(self._options.timeout_s):
@@ -377,7 +377,7 @@ class NsqConnection:
             # answer: what nsqd received is unknown, so the stream is no longer usable.
             self._abort(f"request interrupted: {exc!r}")
             if isinstance(exc, OSError):
-                raise NsqConnectionClosed(f"{self.name}: {exc}") from exc
+                raise NsqConnectionClosed(str(exc)) from exc
             raise
 
     async def _write_pieces(self, pieces: list[bytes]) -> None:
@@ -418,14 +418,19 @@ class NsqConnection:
                 if frame_type == FRAME_MESSAGE:
                     continue  # a producer never subscribes; ignore rather than desync
                 if not self._pending:
-                    raise NsqProtocolError(f"{self.name}: answer with no command waiting: {data[:80]!r}")
+                    raise NsqProtocolError(f"answer with no command waiting: {data[:80]!r}")
                 answer = self._pending.popleft()
                 if answer.done():
                     continue  # its request was abandoned; the connection is being aborted anyway
                 if frame_type == FRAME_ERROR:
-                    answer.set_exception(NsqErrorResponse(data.decode(errors="replace")))
-                else:
-                    answer.set_result(data)
+                    text = data.decode(errors="replace")
+                    answer.set_exception(NsqErrorResponse(text))
+                    # Every error nsqd can answer a producer with is fatal: it closes the
+                    # connection right after. Mark it closed now, so that a retry does not pick
+                    # this connection in the moment before the close arrives.
+                    reason = f"nsqd answered {text}"
+                    return
+                answer.set_result(data)
         except asyncio.CancelledError:
             reason = "closed"
             raise
@@ -443,7 +448,7 @@ class NsqConnection:
         while self._pending:
             answer = self._pending.popleft()
             if not answer.done():
-                answer.set_exception(NsqConnectionClosed(f"{self.name}: {reason}"))
+                answer.set_exception(NsqConnectionClosed(reason))
                 # The request awaiting it may already be gone (cancelled); mark it retrieved.
                 answer.exception()
         transport = self._writer.transport
