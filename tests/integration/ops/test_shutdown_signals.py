@@ -89,7 +89,7 @@ def test_sigterm_while_the_broker_is_slow_flushes_everything_once_it_answers(
     assert nsqd.topic_message_count("slow") >= delivered
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_second_signal_exits_at_once(xtcp: Callable[..., Xtcp], nsqd: Nsqd, sig: signal.Signals) -> None:
     """With a long grace period and a frozen broker, a second signal ends the process in about a
     second, still counting the held payloads as dropped in --stats-json."""
