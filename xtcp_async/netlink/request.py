@@ -23,12 +23,13 @@ def dump_request(family: int, *, seq: int, states: int = c.ALL_STATES_MASK, ext:
 
 
 def states_mask(names: list[str]) -> int:
-    """Bitmask (1 << state) of TCP state names; "all" selects every state."""
+    """Bitmask (1 << state) of TCP state names; "all" is every state ss -a lists."""
     mask = 0
     for name in names:
         key = name.strip().lower()
         if key == "all":
-            return c.ALL_STATES_MASK
+            mask |= c.ALL_STATES_MASK
+            continue
         if key not in c.TCP_STATES:
             raise ValueError(f"unknown TCP state {name!r}")
         mask |= 1 << c.TCP_STATES[key]
