@@ -22,6 +22,7 @@ from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
+from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
 from xtcp_async.stats import Stats
 
@@ -101,7 +102,6 @@ class Poller:
         self._poll_id += 1
         info = PollInfo(poll_id=self._poll_id, timestamp_ns=time.time_ns())
         t0 = time.perf_counter()
-        sockets_before = self.stats.sockets
         for family in self.cfg.families:
             fname = c.FAMILY_NAMES.get(family, str(family))
             status = DumpStatus(family=family)
@@ -125,14 +125,13 @@ class Poller:
                 if status.interrupted:
                     info.interrupted = True
                     self.stats.dumps_interrupted += 1
-            self.stats.dump_finished(fname, time.perf_counter() - f0, status.chunks)
+            self.stats.dump_finished(fname, time.perf_counter() - f0, status.sockets)
         await self.out.put(PollEnd(info))
         self.stats.polls += 1
         self.stats.last_poll_duration_s = time.perf_counter() - t0
         if not info.failed:
             self.stats.last_poll_ok = True
             self.stats.last_poll_error = None
-        del sockets_before
         return info
 
     def _fail(self, info: PollInfo, exc: Exception) -> None:
@@ -140,7 +139,10 @@ class Poller:
         self.stats.polls_failed += 1
         self.stats.last_poll_ok = False
         self.stats.last_poll_error = str(exc)
-        log.error("poll %d: %s", info.poll_id, exc)
+        # A broken netlink socket or a host under load fails every poll: one line per kind of
+        # failure per interval, with the count of the others (see xtcp_async.ops.ratelimit).
+        log.error("poll %d: %s", info.poll_id, exc,
+                  extra=rate_limited(f"poll:{type(exc).__name__}", every_s=max(self.cfg.interval_s, 10.0)))
 
 
 class Decoder:

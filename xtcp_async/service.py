@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError
+from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import monitor_loop
 from xtcp_async.pipeline import BatchItem, ChunkItem, Decoder, Encoder, Poller, SinkGroup
 from xtcp_async.sinks import Sink, create_sink
@@ -66,6 +67,11 @@ class Service:
             self.runners.append(runner)
             groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
         return list(groups.values())
+
+    @property
+    def signals(self) -> int:
+        """How many stop signals arrived (1: graceful shutdown under way; 2+: cut short)."""
+        return self._signals
 
     def on_signal(self, signum: int) -> None:
         """First signal: graceful stop; second: cancel everything now."""
@@ -159,6 +165,7 @@ async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None =
     service = Service(cfg, sinks)
     install_signal_handlers(service)
     result = await service.run()
+    flush_rate_limited()  # errors held back by the rate limiter are counted before exit
     report = service.report()
     if cfg.settings.stats_json:
         Path(cfg.settings.stats_json).write_text(json.dumps(report, indent=1, default=str))
@@ -168,4 +175,5 @@ async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None =
     if cfg.poll.count is not None and result.undelivered and not result.interrupted:
         raise DeliveryError(f"{result.undelivered} payload(s) could not be delivered within "
                             f"--shutdown-grace {cfg.settings.shutdown_grace}s")
-    return 0
+    # cli.py documents 130 for "a second signal cut shutdown short".
+    return 130 if service.signals > 1 else 0

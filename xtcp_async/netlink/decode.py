@@ -19,7 +19,14 @@ import numpy.typing as npt
 
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch, field_dtype
-from xtcp_async.netlink.fields import FIELDS, GROUP_BY_ATTR, GROUPS, KERNEL_INT_FIELDS, KNOWN_UNDECODED_ATTRS
+from xtcp_async.netlink.fields import (
+    FIELDS,
+    GROUP_BY_ATTR,
+    GROUPS,
+    KERNEL_INT_FIELDS,
+    KNOWN_UNDECODED_ATTRS,
+    Field,
+)
 
 if TYPE_CHECKING:
     from xtcp_async.netlink.fastwalk import ArrayWalk
@@ -155,6 +162,54 @@ def _gather_int(u8: npt.NDArray[np.uint8], u32: npt.NDArray[np.uint32], pos: npt
     return lo64 | (hi64 << np.uint64(32))
 
 
+_FIELDS_BY_GROUP: dict[str, list[Field]] = {}
+for _f in KERNEL_INT_FIELDS:
+    _FIELDS_BY_GROUP.setdefault(_f.group, []).append(_f)
+for _f in FIELDS:
+    if _f.name in (SOURCE, DESTINATION):
+        _FIELDS_BY_GROUP["inet_diag_msg"].append(_f)
+del _f
+_SLACK = (max(g.size for g in GROUPS) + 8 + 3) & ~3
+#: Rows per block of the word gather: a block's attribute bytes stay in L2 while every word is read.
+_GATHER_BLOCK = 1024
+
+
+def _words_of(f: Field) -> range:
+    """The 32-bit words (index from the group start) that hold field ``f``."""
+    return range(f.offset // 4, (f.end + 3) // 4)
+
+
+def _gather_words(u32: npt.NDArray[np.uint32], word_base: npt.NDArray[np.int64], wanted: list[int],
+                  ) -> npt.NDArray[np.uint32]:
+    """``u32[word_base + w]`` for every ``w`` in ``wanted``: one row per word, one column per socket.
+
+    Row blocks: reading every wanted word of a few hundred sockets at a time keeps their bytes
+    in cache, instead of one pass over the whole dump per field.
+    """
+    n = len(word_base)
+    out = np.empty((len(wanted), n), dtype=np.uint32)
+    rel = np.array(wanted, dtype=np.int64)[:, None]
+    for b0 in range(0, n, _GATHER_BLOCK):
+        b1 = min(n, b0 + _GATHER_BLOCK)
+        out[:, b0:b1] = u32[word_base[None, b0:b1] + rel]
+    return out
+
+
+def _from_words(words: dict[int, npt.NDArray[np.uint32]], f: Field) -> npt.NDArray[Any] | None:
+    """Field ``f`` from its group's gathered words (None: a layout this does not cover)."""
+    w, shift = divmod(f.offset, 4)
+    if f.size == 4 and not shift:
+        return words[w]
+    if f.size == 8 and not shift:
+        return words[w].astype(np.uint64) | (words[w + 1].astype(np.uint64) << np.uint64(32))
+    if f.size == 1:
+        return (words[w] >> np.uint32(8 * shift)) & np.uint32(0xFF)
+    if f.size == 2 and shift in (0, 2):
+        v = (words[w] >> np.uint32(8 * shift)) & np.uint32(0xFFFF)
+        return ((v & np.uint32(0xFF)) << np.uint32(8)) | (v >> np.uint32(8)) if f.big_endian else v
+    return None
+
+
 def _small_codes(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], list[npt.NDArray[Any]]]:
     """Index of each row of ``keys`` in a list of its distinct rows (cc names: a handful)."""
     n = len(keys)
@@ -196,7 +251,9 @@ def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = Non
         pad = (-len(ch)) & 3
         parts.append(ch + b"\0" * pad if pad else ch)
         total += len(ch) + pad
-    parts.append(b"\0" * 8)  # slack so a 64-bit read at the very end stays in bounds
+    # Slack: a 64-bit read at the very end, and a whole group's words read from any attribute
+    # start (the gather reads them before masking what the attribute did not carry), stay in bounds.
+    parts.append(b"\0" * _SLACK)
     joined = b"".join(parts)
     res = DecodeResult(batch=SocketBatch(0, {}, {}, np.zeros(0, "S16"), np.zeros(0, np.int64)))
     # The fast walk builds on this module's scalar walk (imported here to avoid a cycle).
@@ -237,8 +294,13 @@ def _gather(joined: bytes, w: ArrayWalk, read_ns: Sequence[int] | None, res: Dec
     columns: dict[str, npt.NDArray[Any]] = {}
     # Decide per group, not per field and row: most groups are in every row or in none.
     extremes = {g: (int(v.min()), int(v.max())) if n else (0, 0) for g, v in lengths.items()}
-    aligned = {g: not (p & 3).any() for g, p in group_pos.items()}
-    words_at = {g: p >> 2 for g, p in group_pos.items() if aligned[g]}
+    words_of: dict[str, dict[int, npt.NDArray[np.uint32]]] = {}
+    for gname, gfields in _FIELDS_BY_GROUP.items():
+        gpos = group_pos[gname]
+        hi = extremes[gname][1]
+        wanted = sorted({w for f in gfields if hi >= f.end for w in _words_of(f)})
+        if n and wanted and len(wanted) >= 3 and not (gpos & 3).any():
+            words_of[gname] = dict(zip(wanted, _gather_words(u32, gpos >> 2, wanted), strict=True))
     for f in KERNEL_INT_FIELDS:
         lo, hi = extremes[f.group]
         dtype = field_dtype(f)
@@ -246,32 +308,28 @@ def _gather(joined: bytes, w: ArrayWalk, read_ns: Sequence[int] | None, res: Dec
             columns[f.name] = np.zeros(n, dtype=dtype)
             continue
         partial = lo < f.end
-        if not partial and f.offset % 4 == 0 and f.size in (4, 8) and f.group in words_at:
-            # The common case: whole aligned words, one gather each, no masking.
-            wi = words_at[f.group] + f.offset // 4
-            vals = u32[wi]
-            if f.size == 8:
-                vals = vals.astype(np.uint64) | (u32[wi + 1].astype(np.uint64) << np.uint64(32))
-        else:
+        words = words_of.get(f.group)
+        vals = _from_words(words, f) if words is not None else None
+        if vals is None:
             pos = group_pos[f.group] + f.offset
-            present = lengths[f.group] >= f.end if partial else None
-            if present is not None:
+            if partial:
                 # Rows without the field read offset 0 (always in bounds) and are zeroed below.
-                pos = np.where(present, pos, 0)
+                pos = np.where(lengths[f.group] >= f.end, pos, 0)
             vals = _gather_int(u8, u32, pos, f.size, f.big_endian)
-            if present is not None:
-                vals = np.where(present, vals, vals.dtype.type(0))
         if f.bits is not None:
             shift, width = f.bits
             vals = (vals >> shift) & ((1 << width) - 1)
+        if partial:
+            vals = np.where(lengths[f.group] >= f.end, vals, vals.dtype.type(0))
         columns[f.name] = vals.astype(dtype, copy=False)
     msg_pos = group_pos["inet_diag_msg"]
     for name in (SOURCE, DESTINATION):
         off = next(f.offset for f in FIELDS if f.name == name)
-        if aligned["inet_diag_msg"]:
-            # Four word gathers per row instead of sixteen byte gathers.
-            wi = (msg_pos + off)[:, None] // 4 + np.arange(4, dtype=np.int64)[None, :]
-            columns[name] = np.ascontiguousarray(u32[wi]).view(np.uint8).reshape(n, 16)
+        msg_words = words_of.get("inet_diag_msg")
+        if msg_words is not None:
+            # The address words were gathered with the header's other words.
+            rows4 = np.stack([msg_words[off // 4 + k] for k in range(4)], axis=1)
+            columns[name] = rows4.view(np.uint8).reshape(n, 16)
         else:
             idx = (msg_pos + off)[:, None] + np.arange(16, dtype=np.int64)[None, :]
             columns[name] = u8[idx] if n else np.zeros((0, 16), dtype=np.uint8)

@@ -47,6 +47,8 @@ class DumpStatus:
     interrupted: bool = False
     #: Messages with another sequence number or port id (left over from an abandoned dump).
     stale_messages: int = 0
+    #: Socket messages (SOCK_DIAG_BY_FAMILY replies) of this dump.
+    sockets: int = 0
     done: bool = False
 
 
@@ -117,6 +119,7 @@ class DiagSocket:
         buf = self._buf
         view = memoryview(buf)
         port_id = self._port_id
+        fam = c.FAMILY_NAMES.get(family, f"family {family}")
 
         def on_readable() -> None:
             t0 = time.perf_counter()
@@ -175,12 +178,11 @@ class DiagSocket:
                 wakeup.clear()
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise PollTimeoutError(f"dump of family {family} did not finish within {timeout_s}s")
+                    raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s")
                 try:
                     await asyncio.wait_for(wakeup.wait(), remaining)
                 except TimeoutError:
-                    raise PollTimeoutError(
-                        f"dump of family {family} did not finish within {timeout_s}s") from None
+                    raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s") from None
         finally:
             pause()
             if not st.done:
@@ -202,7 +204,9 @@ class DiagSocket:
                 ours += 1
                 if nl_flags & c.NLM_F_DUMP_INTR:
                     st.interrupted = True
-                if nl_type == c.NLMSG_DONE:
+                if nl_type == c.SOCK_DIAG_BY_FAMILY:
+                    st.sockets += 1
+                elif nl_type == c.NLMSG_DONE:
                     st.done = True
                 elif nl_type == c.NLMSG_ERROR:
                     err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0

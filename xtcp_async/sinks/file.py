@@ -1,16 +1,69 @@
-"""`file:///path` (append) and `stdout` sinks."""
+"""`file:///path` (append) and `stdout` sinks.
+
+Writes happen on a dedicated daemon thread per sink, never on the event loop and never on the
+default executor: a write stuck on a full pipe or a hung NFS mount must not block shutdown
+(asyncio.run joins default-executor threads forever on Python 3.11) nor ``close()``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sys
+import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 from xtcp_async.errors import ConfigError, SinkError
 from xtcp_async.sinks.base import BaseSink
 from xtcp_async.sinks.options import SinkOptions, parse_options
 from xtcp_async.sinks.spec import SinkSpec
+
+#: How long close() waits for the writer thread to finish what it holds.
+CLOSE_TIMEOUT_S = 2.0
+
+_Job = tuple[Callable[[], None], asyncio.Future[None], asyncio.AbstractEventLoop] | None
+
+
+class _Writer:
+    """One daemon thread that runs blocking file operations in order."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, fut, loop = job
+            try:
+                fn()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle, fut, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, None)
+
+    async def call(self, fn: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._jobs.put((fn, fut, loop))
+        await fut
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
+def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
 
 
 class FileOptions(SinkOptions):
@@ -19,10 +72,7 @@ class FileOptions(SinkOptions):
 
 
 class FileSink(BaseSink):
-    """Appends payloads to a file. Writes run in a thread so a slow disk never stalls polling.
-
-    Payloads are written as they are: use jsonl or protobuf-list (self-delimiting) for files.
-    """
+    """Appends payloads to a file (jsonl or protobuf-list: both self-delimiting)."""
 
     scheme = "file"
     default_format = "jsonl"
@@ -32,6 +82,9 @@ class FileSink(BaseSink):
         self.fsync = fsync
         self.buffer_bytes = buffer_bytes
         self._fh: BinaryIO | None = None
+        self._writer: _Writer | None = None
+        self._reopen = False
+        self._failing = False
 
     @classmethod
     def from_spec(cls, spec: SinkSpec) -> FileSink:
@@ -40,18 +93,29 @@ class FileSink(BaseSink):
         o = parse_options(FileOptions, spec)
         return cls(spec.path, fsync=o.fsync, buffer_bytes=o.buffer_bytes)
 
-    async def start(self) -> None:
-        self._open()
+    @property
+    def connected(self) -> bool:
+        return not self._failing
 
-    def _open(self) -> None:
+    async def start(self) -> None:
+        if self._writer is None:
+            self._writer = _Writer(f"file-sink:{self.path}")
         try:
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the sink's life
+            await self._writer.call(self._open)
         except OSError as exc:
+            self._failing = True
             raise SinkError(f"file sink: cannot open {self.path}: {exc.strerror}", retriable=True) from exc
 
-    def _write(self, payload: bytes) -> None:
+    def _open(self) -> None:
         if self._fh is None:
-            self._open()
+            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the sink's life
+
+    def _write(self, payload: bytes) -> None:
+        if self._reopen and self._fh is not None:
+            self._reopen = False
+            self._fh.close()
+            self._fh = None
+        self._open()
         assert self._fh is not None
         self._fh.write(payload)
         self._fh.flush()
@@ -59,18 +123,34 @@ class FileSink(BaseSink):
             os.fsync(self._fh.fileno())
 
     async def send(self, payload: bytes) -> None:
+        if self._writer is None:
+            self._writer = _Writer(f"file-sink:{self.path}")
         try:
-            await asyncio.to_thread(self._write, payload)
+            await self._writer.call(lambda: self._write(payload))
         except OSError as exc:
+            self._failing = True
+            if self._fh is not None:  # a fresh open next time (the directory may come back)
+                self._reopen = True
             raise SinkError(f"file sink: write to {self.path} failed: {exc.strerror}", retriable=True) from exc
+        self._failing = False
 
     def reopen(self) -> None:
-        """Close and reopen the file (after log rotation; SIGHUP)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Reopen the file before the next write (after log rotation; SIGHUP)."""
+        self._reopen = True
 
     async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            await asyncio.wait_for(writer.call(self._close_file), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            # The thread is stuck in a write; it is a daemon, so it cannot hold up exit.
+            pass
+        finally:
+            writer.stop()
+
+    def _close_file(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
@@ -84,18 +164,26 @@ class StdoutSink(BaseSink):
 
     def __init__(self, buffer_bytes: int = 64 * 1024 * 1024) -> None:
         self.buffer_bytes = buffer_bytes
+        self._writer: _Writer | None = None
 
     @classmethod
     def from_spec(cls, spec: SinkSpec) -> StdoutSink:
         return cls(parse_options(SinkOptions, spec).buffer_bytes)
 
     async def send(self, payload: bytes) -> None:
+        if self._writer is None:
+            self._writer = _Writer("stdout-sink")
         try:
-            await asyncio.to_thread(self._write, payload)
+            await self._writer.call(lambda: _write_stdout(payload))
         except BrokenPipeError as exc:
             raise SinkError("stdout sink: the reader closed the pipe", retriable=False) from exc
 
-    @staticmethod
-    def _write(payload: bytes) -> None:
-        sys.stdout.buffer.write(payload)
-        sys.stdout.buffer.flush()
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
+
+
+def _write_stdout(payload: bytes) -> None:
+    sys.stdout.buffer.write(payload)
+    sys.stdout.buffer.flush()

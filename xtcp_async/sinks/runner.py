@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from xtcp_async.errors import SinkError
+from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.base import Sink, SinkStats
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,7 @@ class SinkRunner:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                n = max(1, min(self.sink.max_send_many, len(self._buffer)))
-                self._inflight = [self._buffer.popleft() for _ in range(n)]
+                self._inflight = self._take_batch()
             batch = self._inflight
             try:
                 if len(batch) == 1:
@@ -129,7 +129,8 @@ class SinkRunner:
                     self._count_drop("rejected", len(batch))
                     log.error("sink %s: payload rejected: %s", self.name, exc)
                     continue
-                log.warning("sink %s: delivery failed, retrying in %.1fs: %s", self.name, delay, exc)
+                log.warning("sink %s: delivery failed, retrying in %.1fs: %s", self.name, delay, exc,
+                            extra=rate_limited(f"sink:{self.name}:retry", self.settings.drop_log_interval_s))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
@@ -138,6 +139,19 @@ class SinkRunner:
             self._finish_inflight()
             self.stats.payloads_delivered += len(batch)
             self.stats.bytes_delivered += sum(len(p) for p in batch)
+
+    def _take_batch(self) -> list[bytes]:
+        """The next payloads to send together: up to ``max_send_many``, but a payload over the
+        sink's cap always goes alone, so its rejection is counted against it and nothing else."""
+        first = self._buffer.popleft()
+        cap = self.sink.max_payload_bytes
+        batch = [first]
+        if cap is not None and len(first) > cap:
+            return batch
+        limit = self.sink.max_send_many
+        while self._buffer and len(batch) < limit and (cap is None or len(self._buffer[0]) <= cap):
+            batch.append(self._buffer.popleft())
+        return batch
 
     def _finish_inflight(self) -> None:
         self._buffered_bytes -= sum(len(p) for p in self._inflight)
