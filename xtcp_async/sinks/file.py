@@ -131,7 +131,8 @@ class FileSink(BaseSink):
             self._failing = True
             if self._fh is not None:  # a fresh open next time (the directory may come back)
                 self._reopen = True
-            raise SinkError(f"file sink: write to {self.path} failed: {exc.strerror}", retriable=True) from exc
+            what = "cannot open" if self._fh is None else "write failed:"
+            raise SinkError(f"file sink: {what} {self.path}: {exc.strerror}", retriable=True) from exc
         self._failing = False
 
     def reopen(self) -> None:
