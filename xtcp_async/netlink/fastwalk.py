@@ -168,14 +168,15 @@ def _boundaries_one(words: memoryview, off: int, end: int) -> tuple[list[int], b
     return out, off >= end
 
 
-def fast_walk(joined: bytes, chunk_lens: list[int], bases: list[int], res: d.DecodeResult) -> ArrayWalk:
+def fast_walk(joined: npt.NDArray[np.uint8], chunk_lens: list[int], bases: list[int], res: d.DecodeResult,
+              ) -> ArrayWalk:
     """Walk every chunk (laid out in ``joined`` at ``bases``) into an :class:`ArrayWalk`.
 
     Updates ``res`` exactly as ``decode._walk_chunk`` over every chunk in order would.
     """
     u32 = np.frombuffer(joined, dtype=np.uint32)
     u16 = np.frombuffer(joined, dtype=np.uint16)
-    words = memoryview(joined).cast("I")
+    words = joined.data.cast("I")
     base_arr = np.array(bases, dtype=np.int64)
     end_arr = base_arr + np.array(chunk_lens, dtype=np.int64)
     starts, scalar = _boundaries(u32, words, base_arr, end_arr)
@@ -204,7 +205,7 @@ def fast_walk(joined: bytes, chunk_lens: list[int], bases: list[int], res: d.Dec
     errors: list[tuple[int, int, int]] = []
     for s, ln in zip(starts[other & (nl_type == c.NLMSG_ERROR)].tolist(),
                      nl_len[other & (nl_type == c.NLMSG_ERROR)].tolist(), strict=True):
-        errno = -d._ERRNO.unpack_from(joined, s + c.NLMSG_HDRLEN)[0] if ln >= 20 else 0
+        errno = -d._ERRNO.unpack_from(joined.data, s + c.NLMSG_HDRLEN)[0] if ln >= 20 else 0
         if errno:
             errors.append((int(np.searchsorted(base_arr, s, side="right")) - 1, s, errno))
 
@@ -238,7 +239,7 @@ def fast_walk(joined: bytes, chunk_lens: list[int], bases: list[int], res: d.Dec
     w = d._Walk()
     for i in np.nonzero(scalar)[0].tolist():
         sub = d.DecodeResult(batch=res.batch)
-        d._walk_chunk(joined[bases[i]:bases[i] + chunk_lens[i]], bases[i], i, w, sub)
+        d._walk_chunk(joined[bases[i]:bases[i] + chunk_lens[i]].tobytes(), bases[i], i, w, sub)
         res.messages += sub.messages
         res.problems.update(sub.problems)
         res.done = res.done or sub.done
