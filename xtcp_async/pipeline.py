@@ -29,8 +29,8 @@ from xtcp_async.stats import Stats
 log = logging.getLogger(__name__)
 
 #: Encode at most this many rows between two yields to the event loop, so a 10k-row batch
-#: never holds the loop for its whole encode.
-ENCODE_SLICE_ROWS = 2048
+#: never holds the loop for its whole encode (~15 µs/row for jsonl, a few µs for protobuf).
+ENCODE_SLICE_ROWS = {"jsonl": 1024, "protobuf-list": 4096, "protobuf-single": 4096}
 
 #: Decode once this many bytes of replies have arrived (≈4k sockets): small enough to keep
 #: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
@@ -243,8 +243,9 @@ class Encoder:
 
     async def _encode(self, batch: SocketBatch, fmt: str) -> EncodedRows:
         parts: list[EncodedRows] = []
-        for start in range(0, batch.n, ENCODE_SLICE_ROWS):
-            parts.append(encode_rows(batch.slice(start, start + ENCODE_SLICE_ROWS), fmt))
+        step = ENCODE_SLICE_ROWS[fmt]
+        for start in range(0, batch.n, step):
+            parts.append(encode_rows(batch.slice(start, start + step), fmt))
             await asyncio.sleep(0)
         return EncodedRows.join(parts)
 

@@ -6,7 +6,7 @@ One numpy array per field lets the decoder and the encoders work on whole column
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -117,18 +117,24 @@ class SocketBatch:
         return table[inverse.reshape(-1)] if self.n else np.zeros(0, dtype=np.uint32)
 
     def addresses_text(self, name: str) -> list[str]:
-        """Source or destination addresses as text (IPv4 dotted for AF_INET rows)."""
-        fam = self.columns["inet_diag_msg_family"]
-        raw = self.columns[name]
-        out: list[str] = []
-        for i in range(self.n):
-            b = raw[i].tobytes()
-            if fam[i] == c.AF_INET:
-                out.append(str(ipaddress.IPv4Address(b[:4])))
+        """Source or destination addresses as text, as ss prints them (inet_ntop: IPv4 dotted,
+        v4-mapped IPv6 as ::ffff:a.b.c.d). Formatted once per distinct address."""
+        if not self.n:
+            return []
+        fam = self.columns["inet_diag_msg_family"].astype(np.uint64)
+        raw = np.ascontiguousarray(self.columns[name])
+        # Key = family + 16 address bytes, so one distinct text per (family, address).
+        keyed = np.concatenate([raw, fam.astype(np.uint8)[:, None]], axis=1)
+        uniq, inverse = np.unique(keyed.view(f"V{keyed.shape[1]}").reshape(-1), return_inverse=True)
+        texts = []
+        for u in uniq.tolist():
+            b = bytes(u)
+            if b[16] == c.AF_INET:
+                texts.append(socket.inet_ntop(socket.AF_INET, b[:4]))
             else:
-                a6 = ipaddress.IPv6Address(b)
-                # ss and most people write v4-mapped addresses as ::ffff:a.b.c.d.
-                out.append(f"::ffff:{a6.ipv4_mapped}" if a6.ipv4_mapped else str(a6))
+                texts.append(socket.inet_ntop(socket.AF_INET6, b[:16]))
+        table = np.array(texts, dtype=object)
+        out: list[str] = table[inverse.reshape(-1)].tolist()
         return out
 
     def to_records(self) -> list[dict[str, Any]]:
