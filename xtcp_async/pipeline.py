@@ -207,6 +207,9 @@ class Encoder:
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
                  groups: list[SinkGroup]) -> None:
         self.max_rows = cfg.settings.max_batch_rows
+        #: A full sink buffer waits this long for room before dropping its oldest payload:
+        #: one poll interval, so polling is never held up for longer than that.
+        self.put_timeout_s = cfg.poll.interval_s
         self.stats = stats
         self.inq = inq
         self.groups = groups
@@ -253,12 +256,21 @@ class Encoder:
         self.stats.batches_encoded += 1
         for group in self.groups:
             encoded = await self._encode(batch, group.format)
+            waits = []
             for runner, cap in group.runners:
                 packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
                 if packed.too_large:
                     self.stats.records_too_large += packed.too_large
                     runner.stats.drop("record_too_large", packed.too_large)
-                for payload in packed.payloads:
-                    self.stats.payloads_encoded += 1
-                    self.stats.bytes_encoded += len(payload)
-                    runner.put(payload)
+                self.stats.payloads_encoded += len(packed.payloads)
+                self.stats.bytes_encoded += sum(len(p) for p in packed.payloads)
+                waits.append(self._feed(runner, packed.payloads))
+            # Each sink is fed concurrently, so one that is full holds up only itself.
+            await asyncio.gather(*waits)
+
+    async def _feed(self, runner: SinkRunner, payloads: list[bytes]) -> None:
+        for payload in payloads:
+            if runner.has_room(len(payload)):
+                runner.put(payload)
+            else:
+                await runner.put_wait(payload, self.put_timeout_s)

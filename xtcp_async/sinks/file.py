@@ -108,6 +108,8 @@ class FileSink(BaseSink):
 
     def _open(self) -> None:
         if self._fh is None:
+            # Like a log file: a missing parent directory is made, not an error.
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the sink's life
 
     def _write(self, payload: bytes) -> None:

@@ -49,6 +49,7 @@ class SinkRunner:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._space = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._unlogged_drops = 0
@@ -84,6 +85,29 @@ class SinkRunner:
         self._buffered_bytes += size
         self._idle.clear()
         self._wakeup.set()
+
+    def has_room(self, size: int) -> bool:
+        """Whether ``size`` more bytes fit without dropping anything."""
+        return self._buffered_bytes + size <= self.settings.buffer_bytes or not self._buffer
+
+    async def put_wait(self, payload: bytes, timeout_s: float) -> None:
+        """Queue one payload, waiting up to ``timeout_s`` for room before dropping the oldest.
+
+        A sink that is merely slower than the encoder (a file, a busy broker) then gets
+        backpressure instead of losses; one that stays full past the deadline still cannot hold
+        polling up for longer than that.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.has_room(len(payload)) and len(payload) <= self.settings.buffer_bytes:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            self._space.clear()
+            try:
+                await asyncio.wait_for(self._space.wait(), remaining)
+            except TimeoutError:
+                break
+        self.put(payload)
 
     def _count_drop(self, reason: str, count: int) -> None:
         self.stats.drop(reason, count)
@@ -156,6 +180,7 @@ class SinkRunner:
     def _finish_inflight(self) -> None:
         self._buffered_bytes -= sum(len(p) for p in self._inflight)
         self._inflight = []
+        self._space.set()
 
     def start(self, group: asyncio.TaskGroup) -> None:
         self._task = group.create_task(self.run(), name=f"sink-runner:{self.name}")

@@ -95,3 +95,21 @@ async def test_payload_in_flight_is_not_dropped_by_overflow() -> None:
         await runner.stop()
     assert sink.payloads == [b"a" * 10, b"c" * 10]
     assert runner.stats.dropped == {"buffer_full": 1}
+
+
+async def test_put_wait_gives_backpressure_before_dropping() -> None:
+    """A full buffer makes put_wait wait for room; only past its deadline is the oldest dropped."""
+    sink = MemorySink(delay_s=0.02)
+    runner = SinkRunner("t", sink, RunnerSettings(buffer_bytes=20))
+    async with asyncio.TaskGroup() as tg:
+        runner.start(tg)
+        for i in range(10):
+            await runner.put_wait(bytes([i]) * 10, timeout_s=5)
+        await runner.drain(5)
+        await runner.stop()
+    assert sink.payloads == [bytes([i]) * 10 for i in range(10)]
+    assert runner.stats.dropped == {}
+    stuck = SinkRunner("s", MemorySink(), RunnerSettings(buffer_bytes=20))  # never started: never drains
+    for i in range(3):
+        await stuck.put_wait(bytes([i]) * 10, timeout_s=0.05)
+    assert stuck.stats.dropped == {"buffer_full": 1}
