@@ -28,6 +28,7 @@ once per group, then the continuation bits come from a table by length.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -290,6 +291,8 @@ class _Plan:
     item: _Item
     lens: npt.NDArray[np.uint8] | int
     n_words: int
+    #: The longest encoded length in any row (varints).
+    longest: int = 0
     # _Varint: tables by encoded length; _Table: entry words and lengths.
     tables: tuple[Any, ...] = ()
 
@@ -305,14 +308,14 @@ def _plan(item: _Item) -> _Plan:
         lens = np.array([len(e) for e in item.entries], dtype=np.uint8)
         if max(len(e) for e in item.entries) > 255:
             raise _Unsupported("table entry longer than 255 bytes")
-        return _Plan(item, lens[item.codes], n_words, (words,))
+        return _Plan(item, lens[item.codes], n_words, tables=(words,))
     tl = len(item.tag)
     lens = _len_table(tl)[_bitlen(item.values)]
     longest = int(lens.max()) if lens.size else 0
     if not item.wide and tl + 5 > 8:
         raise _Unsupported("tag too long for one word")
     # 0 words: omitted in every row, nothing to store.
-    return _Plan(item, lens, (longest + 7) // 8, _cont_tables(tl))
+    return _Plan(item, lens, (longest + 7) // 8, longest, _cont_tables(tl))
 
 
 class _Unsupported(Exception):
@@ -342,32 +345,75 @@ def _store_item(view: U64, pos: npt.NDArray[np.int64], p: _Plan, rows: slice) ->
         for j in range(3):
             view[pos + 8 * j if j else pos] = w3[:, j]
         return
+    w0, w1 = _varint_words(p, rows)
+    view[pos] = w0
+    if p.n_words > 1:
+        view[pos + 8] = w1
+
+
+def _varint_words(p: _Plan, rows: slice) -> tuple[U64, U64]:
+    """Tag and varint of a :class:`_Varint` item as two little-endian words (bytes 0-7, 8-15)."""
+    item = p.item
+    assert isinstance(item, _Varint) and not isinstance(p.lens, int)
     cont_lo, cont_hi = p.tables
     tl = len(item.tag)
     tag = np.uint64(int.from_bytes(item.tag, "little"))
-    lens = p.lens
-    assert not isinstance(lens, int)
-    lens_r = lens[rows]
+    lens_r = p.lens[rows]
     v = item.values[rows]
     if not item.wide:
         x = _spread(v, 5)
         x |= cont_lo[lens_r]
         x <<= np.uint64(8 * tl)
         x |= tag
-        view[pos] = x
-        return
+        return x, x
     v64 = v.astype(np.uint64, copy=False)
     lo = _spread(v64, 8)
     lo |= cont_lo[lens_r]
+    shift = np.uint64(8 * tl)
+    w0 = (lo << shift) | tag
+    if p.n_words < 2:
+        return w0, w0
     # Varint bytes 8 and 9 carry value bits 56-62 and 63.
     hi = ((v64 >> np.uint64(56)) & np.uint64(0x7F)) | ((v64 >> np.uint64(63)) << np.uint64(8))
     hi |= cont_hi[lens_r]
-    shift = np.uint64(8 * tl)
-    w0 = (lo << shift) | tag
     w1 = (lo >> np.uint64(64 - 8 * tl)) | (hi << shift)
-    view[pos] = w0
-    if p.n_words > 1:
-        view[pos + 8] = w1
+    return w0, w1
+
+
+#: Low ``k`` bytes set, for k = 0..8.
+_LEN_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _masked_word(p: _Plan, rows: slice) -> U64:
+    """A one-word varint item with the bytes past its length (in each row) zeroed."""
+    assert not isinstance(p.lens, int)
+    word, _ = _varint_words(p, rows)
+    word &= _LEN_MASK[p.lens[rows]]
+    return word
+
+
+def _units(plans: list[_Plan]) -> list[list[_Plan]]:
+    """Plans grouped into stores: runs of one-word varints whose longest rows fit one word together.
+
+    Each store costs several times the shifts and ORs that merging costs (numpy's unaligned
+    fancy assignment is ~5 ns an element), and small fields (flags, states, scales) come in runs.
+    """
+    units: list[list[_Plan]] = []
+    used = 8
+    for p in plans:
+        if not p.n_words:
+            continue
+        if isinstance(p.item, _Varint) and p.n_words == 1:
+            if used + p.longest <= 8:
+                units[-1].append(p)
+                used += p.longest
+                continue
+            units.append([p])
+            used = p.longest
+        else:
+            units.append([p])
+            used = 8
+    return units
 
 
 def _row_header(rec_len: IntArray) -> _Varint:
@@ -407,7 +453,7 @@ def _encode(batch: SocketBatch, list_entries: bool) -> EncodedRows:
     # Element i of this view is the 8 bytes starting at byte i (unaligned, overlapping).
     view: U64 = np.ndarray(shape=(len(buf) - 7,), dtype=np.uint64, buffer=buf, strides=(1,))
     starts = offsets[:-1]
-    live = [p for p in plans if p.n_words]
+    units = _units(plans)
     head = 8 * np.arange(spill // 8, dtype=np.int64)[None, :]
     # Blocks of rows keep one item pass's stores inside a few MB of output (cache), instead of
     # striding the whole dump's buffer once per item.
@@ -418,9 +464,25 @@ def _encode(batch: SocketBatch, list_entries: bool) -> EncodedRows:
         for parity in (0, 1):
             rows = slice(b0 + parity, b1, 2)
             pos = starts[rows].copy()
-            for p in live:
-                _store_item(view, pos, p, rows)
-                pos += p.lens[rows] if not isinstance(p.lens, int) else p.lens
+            for unit in units:
+                if len(unit) == 1:
+                    p = unit[0]
+                    _store_item(view, pos, p, rows)
+                    pos += p.lens[rows] if not isinstance(p.lens, int) else p.lens
+                    continue
+                # Several short varints: each cut to its length (an omitted one is all junk) and
+                # shifted behind the previous ones; one store.
+                word = _masked_word(unit[0], rows)
+                filled = np.zeros(len(pos), dtype=np.uint64)
+                for prev, p in itertools.pairwise(unit):
+                    assert not isinstance(prev.lens, int)
+                    filled += prev.lens[rows]
+                    word |= _masked_word(p, rows) << (filled << np.uint64(3))
+                view[pos] = word
+                last = unit[-1].lens
+                assert not isinstance(last, int)
+                pos += filled.astype(np.int64)
+                pos += last[rows]
             if parity == 0:
                 saved = view[head_pos]
         assert saved is not None
