@@ -18,7 +18,11 @@ How the bytes get placed, in two sweeps:
    where a later item of the same row is written afterwards, so it is overwritten. Only a
    row's last store can reach past the row, into the next row's head; rows are therefore
    written in two passes (even rows, then odd rows) and the even rows' heads, saved in
-   between, are put back at the end.
+   between, are put back at the end. Within one assignment the rows' stores never overlap
+   (rows are at least one store's reach long, else the reference encoder does the batch), so
+   numpy's element order there does not matter; between assignments it is program order.
+   Runs of short varints (flags, states: their longest rows fit one word together) are
+   shifted into one word and stored once; rows go in blocks so one pass stays in cache.
 
 The varint arithmetic: a value's bit length (exact from float64's exponent for values below
 2**53, split in halves above) gives the varint length from a table; the 7-bit groups are

@@ -1,9 +1,14 @@
 """Netlink sock_diag replies → SocketBatch. Pure: bytes in, batch out, no I/O.
 
-Two steps. The *walk* (Python, per message) validates every netlink header and attribute
-header and records where each attribute's payload sits. The *gather* (numpy, per field) reads
-each field for all rows at once from those offsets. Bad input is skipped and counted by kind;
-it never raises and never loses the messages around it.
+Two steps. The *walk* validates every netlink header and attribute header and records where
+each attribute's payload sits. The *gather* (numpy) reads each field for all rows at once from
+those offsets. Bad input is skipped and counted by kind; it never raises and never loses the
+messages around it.
+
+The walk here (:func:`_walk_chunk`, Python, per message) is the specification.
+:mod:`xtcp_async.netlink.fastwalk` does the same walk for runs of same-layout messages with
+numpy and hands everything unusual back to it; ``decode_messages(..., fast=False)`` uses only
+this one (the tests compare the two).
 """
 
 from __future__ import annotations
