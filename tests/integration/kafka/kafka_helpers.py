@@ -4,17 +4,16 @@ consumer that reads a topic back to its end."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tests.support.sinks import index_of, payloads, running, wait_until
 from xtcp_async.sinks.kafka import KafkaSink
-from xtcp_async.sinks.runner import RunnerSettings, SinkRunner
 from xtcp_async.sinks.spec import parse_sink_url
+
+__all__ = ["index_of", "payloads", "running", "wait_until"]
 
 #: SASL users every shared broker knows (PLAIN and SCRAM-SHA-256/512).
 SASL_USERS = {"xtcp": "xtcp-test-secret"}
@@ -24,39 +23,6 @@ def make_sink(bootstrap: str, topic: str, **options: str) -> KafkaSink:
     query = "&".join(f"{k}={v}" for k, v in options.items())
     url = f"kafka://{bootstrap}/{topic}" + (f"?{query}" if query else "")
     return KafkaSink.from_spec(parse_sink_url(url))
-
-
-def payloads(count: int, min_size: int = 1, max_size: int = 4000, seed: int = 1) -> list[bytes]:
-    """Distinct random payloads (each starts with its index, so order and duplicates show)."""
-    rng = random.Random(seed)
-    return [i.to_bytes(4, "big") + rng.randbytes(rng.randint(min_size, max_size)) for i in range(count)]
-
-
-def index_of(payload: bytes) -> int:
-    return int.from_bytes(payload[:4], "big")
-
-
-@contextlib.asynccontextmanager
-async def running(sink: KafkaSink, **settings: Any) -> AsyncIterator[SinkRunner]:
-    """The sink started behind a SinkRunner with short retry delays; drained briefly, stopped
-    (and the sink closed) after."""
-    runner = SinkRunner("kafka", sink, RunnerSettings(buffer_bytes=sink.buffer_bytes, retry_initial_s=0.05,
-                                                     retry_max_s=0.5, **settings))
-    await sink.start()
-    async with asyncio.TaskGroup() as group:
-        runner.start(group)
-        try:
-            yield runner
-        finally:
-            await runner.stop()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def end_offset(bootstrap: str, topic: str, **client: Any) -> int:

@@ -76,7 +76,7 @@ async def test_clickhouse_reads_the_payloads_with_our_proto(
     and ports, rtt and bytes_acked equal what protobuf's Python decoder reads from the same bytes."""
     code, _, err = await run_cli("--sink", f"kafka://{kafka_broker.bootstrap}/{topic}?format={fmt}",
                                  "--once", "--states", "established", "--family", "inet",
-                                 "--max-batch-rows", "8", "--hostname", "edge-ch-1")
+                                 "--max-batch-rows", "8", "--hostname", "edge-ch-1", "--shutdown-grace", "60")
     assert code == 0, err
     records = await consume(kafka_broker.bootstrap, topic)
     decoded: list[pb.XtcpFlatRecord] = []
