@@ -32,6 +32,7 @@ once per group, then the continuation bits come from a table by length.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,11 +85,13 @@ def _varint_len(bitlen: int) -> int:
     return max(1, (bitlen + 6) // 7)
 
 
+@functools.cache
 def _len_table(tag_len: int) -> npt.NDArray[np.uint8]:
     """Encoded field length (tag + varint) by the value's bit length; 0 (omitted) for value 0."""
     return np.array([0] + [tag_len + _varint_len(b) for b in range(1, 65)], dtype=np.uint8)
 
 
+@functools.cache
 def _cont_tables(tag_len: int) -> tuple[U64, U64]:
     """Continuation bits (0x80 on every varint byte but the last) by encoded field length.
 
@@ -202,6 +205,9 @@ def _family_name(fam: int) -> str:
     return c.FAMILY_NAMES.get(fam, str(fam))
 
 
+_BY_NUMBER = sorted(FIELDS, key=lambda f: f.number)
+
+
 def _items(batch: SocketBatch) -> list[_Item]:
     """Every field of the record, ascending by field number, as items."""
     m = batch.meta
@@ -230,7 +236,7 @@ def _items(batch: SocketBatch) -> list[_Item]:
 
     items: list[_Item] = []
     pending_const = b""
-    for f in sorted(FIELDS, key=lambda f: f.number):
+    for f in _BY_NUMBER:
         if f.name in meta_values:
             pending_const += field_bytes(f.number, meta_values[f.name])
             continue
