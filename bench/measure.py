@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--repeat", type=int, default=5)
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
-    command = [c for c in args.command if c != "--"][: None] if args.command[:1] == ["--"] else args.command
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("no command given")
     summary = measure(command, args.repeat)

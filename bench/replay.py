@@ -19,6 +19,7 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,21 +94,31 @@ def _worker(dump: Path, sockets: int, fmt: str) -> dict[str, Any]:
     from xtcp_async.encode.framing import EncodedRows
     from xtcp_async.netlink.decode import decode_messages
 
+    # Batch the way the service's decoder and encoder tasks do; their constants may change shape or
+    # move, and then today's values stand in.
+    decode_bytes: int = 2 * 1024 * 1024
+    step: int = 1024 if fmt == "jsonl" else 4096
     try:
-        from xtcp_async.pipeline import DECODE_BYTES, ENCODE_SLICE_ROWS
-    except ImportError:  # the service's batching constants moved: fall back to today's values
-        DECODE_BYTES, ENCODE_SLICE_ROWS = 2 * 1024 * 1024, 2048
+        from xtcp_async import pipeline
+    except ImportError:
+        pass
+    else:
+        decode_bytes = int(getattr(pipeline, "DECODE_BYTES", decode_bytes))
+        slice_rows: object = getattr(pipeline, "ENCODE_SLICE_ROWS", step)
+        if isinstance(slice_rows, dict):
+            step = int(slice_rows.get(fmt, step))
+        elif isinstance(slice_rows, int):
+            step = slice_rows
 
     chunks = regroup(data_messages(read_record(dump)))
     decode_cpu = encode_cpu = 0.0
     decode_wall = encode_wall = 0.0
     rows = payload_bytes = payloads = 0
-    for group in decode_groups(chunks, sockets, DECODE_BYTES):
+    for group in decode_groups(chunks, sockets, decode_bytes):
         c0, w0 = time.process_time(), time.perf_counter()
         batch = decode_messages(group).batch
         c1, w1 = time.process_time(), time.perf_counter()
-        parts = [encode_rows(batch.slice(s, s + ENCODE_SLICE_ROWS), fmt)
-                 for s in range(0, batch.n, ENCODE_SLICE_ROWS)]
+        parts = [encode_rows(batch.slice(s, s + step), fmt) for s in range(0, batch.n, step)]
         packed = pack_rows(EncodedRows.join(parts), fmt, max_bytes=4 * 1024 * 1024, max_rows=10_000)
         c2, w2 = time.process_time(), time.perf_counter()
         decode_cpu += c1 - c0
@@ -143,8 +154,8 @@ def _env() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench replay", description=__doc__.split("\n")[0])
     p.add_argument("--sockets", type=int, default=1_000_000, help="rows to push through (default 1M)")
-    p.add_argument("--dump", type=Path, help="a dump recorded by bench.rawdump --record "
-                   "(default: bench/results/dump-<record-sockets>.bin, recorded if missing)")
+    p.add_argument("--dump", type=Path, help="a dump recorded by bench.rawdump --record, recorded "
+                   "first if missing (default: bench/results/dump-<record-sockets>.bin)")
     p.add_argument("--record-sockets", type=int, default=20_000,
                    help="sockets to hold while recording the default dump (default 20000)")
     p.add_argument("--formats", default="protobuf-list,jsonl")
@@ -158,21 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_worker(dump, args.sockets, args.format)))
         return 0
     if not dump.exists():
-        if args.dump:
-            p.error(f"{dump} does not exist")
         record_dump(dump, args.record_sockets)
     doc: dict[str, Any] = {"dump": str(dump), "sockets": args.sockets, "formats": {}}
     print(f"replaying {dump} to {args.sockets} sockets, {args.repeat} runs per format (min / median)")
     for fmt in args.formats.split(","):
         runs = []
         for _ in range(args.repeat):
-            report_path = RESULTS_DIR / f".replay-{os.getpid()}.json"
-            with report_path.open("wb") as report:
+            with tempfile.TemporaryFile() as report:
                 run = run_once([sys.executable, "-m", "bench.replay", "--worker", "--dump", str(dump),
                                 "--sockets", str(args.sockets), "--format", fmt],
                                stdout=report.fileno(), env=_env())
-            child = json.loads(report_path.read_text())
-            report_path.unlink()
+                report.seek(0)
+                child = json.loads(report.read())
             runs.append({"cpu_s": run.cpu_s, "wall_s": run.wall_s, "max_rss_bytes": run.max_rss_bytes,
                          **child})
         stats = {k: Stat.of([r[k] for r in runs]) for k in

@@ -28,3 +28,20 @@ def test_quick_run_writes_every_row_for_one_small_size(tmp_path: Path) -> None:
         assert rows[key]["status"] == "ok"
         assert rows[key]["cpu_s"]["min"] > 0
     assert set(rows) >= {"ss", "floor_stdlib", "floor_project", "service_null_pblist", "service_file_jsonl"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="loopback sockets, ss and netlink are Linux-only")
+def test_replay_records_a_dump_once_and_pushes_exactly_the_asked_rows_through(tmp_path: Path) -> None:
+    """Replay records a small dump, then decodes and encodes it replicated to the requested count."""
+    out = tmp_path / "replay.json"
+    dump = tmp_path / "dump.bin"
+    subprocess.run([sys.executable, "-m", "bench", "replay", "--sockets", "5000", "--record-sockets", "1000",
+                    "--dump", str(dump), "--repeat", "1", "--out", str(out)], cwd=REPO_ROOT, check=True,
+                   capture_output=True, timeout=300)
+    assert dump.stat().st_size > 0
+    doc = json.loads(out.read_text())
+    for fmt in ("protobuf-list", "jsonl"):
+        (run,) = doc["formats"][fmt]["runs"]
+        assert run["rows"] == 5000
+        assert run["payload_bytes"] > 0
