@@ -16,3 +16,7 @@ async def monitor_loop(stats: Stats, period_s: float = 0.005) -> None:
         late = time.perf_counter() - t0 - period_s
         if late > stats.max_loop_stall_s:
             stats.max_loop_stall_s = late
+        # Stalls while a dump is read are the ones that delay the kernel and the sinks; start-up
+        # (imports, connecting sinks) is reported separately through max_loop_stall_s.
+        if stats.dumping and late > stats.max_dump_stall_s:
+            stats.max_dump_stall_s = late

@@ -19,7 +19,7 @@ from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import monitor_loop
-from xtcp_async.pipeline import BatchItem, ChunkItem, Decoder, Encoder, Poller, SinkGroup
+from xtcp_async.pipeline import BatchItem, ChunkItem, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
 from xtcp_async.stats import Stats
@@ -95,6 +95,7 @@ class Service:
     async def run(self) -> ServiceResult:
         self._main = asyncio.current_task()
         groups = self._groups()
+        warm_up([g.format for g in groups])
         for _, sink in self.sinks:
             try:
                 await asyncio.wait_for(sink.start(), self.cfg.poll.poll_timeout_s)

@@ -31,6 +31,9 @@ class Stats:
     bytes_encoded: int = 0
     records_too_large: int = 0
     max_loop_stall_s: float = 0.0
+    #: Longest stall seen while a dump was being read (the benchmark's figure).
+    max_dump_stall_s: float = 0.0
+    dumping: bool = False
     max_reader_callback_s: float = 0.0
     last_poll_ok: bool | None = None
     last_poll_error: str | None = None

@@ -160,7 +160,9 @@ class DiagSocket:
                 loop.add_reader(fd, on_readable)
                 reading = True
 
-        deadline = loop.time() + timeout_s
+        # The timeout budget is spent only while waiting on the kernel: time our own consumer
+        # takes between chunks (backpressure) is not the kernel being stuck.
+        budget = timeout_s
         try:
             try:
                 sock.send(dump_request(family, seq=seq, states=states, ext=ext))
@@ -176,13 +178,14 @@ class DiagSocket:
                     return
                 resume()
                 wakeup.clear()
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                if budget <= 0:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s")
+                t0 = loop.time()
                 try:
-                    await asyncio.wait_for(wakeup.wait(), remaining)
+                    await asyncio.wait_for(wakeup.wait(), budget)
                 except TimeoutError:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s") from None
+                budget -= loop.time() - t0
         finally:
             pause()
             if not st.done:
