@@ -54,23 +54,25 @@ def test_metrics_exist_and_counters_grow_between_scrapes(xtcp: Callable[..., Xtc
 
 
 def test_readyz_follows_a_file_sink_losing_its_directory(xtcp: Callable[..., Xtcp], tmp_path: Path) -> None:
-    """A file sink whose directory is missing makes /readyz 503; when it exists again 200; after
-    rotation (SIGHUP) into a vanished directory 503 again, and 200 once it is back."""
+    """A file sink whose directory cannot be made (a file is in the way) makes /readyz 503; once it can,
+    200; after rotation (SIGHUP) into a blocked path 503 again, and 200 once it is clear."""
     target_dir = tmp_path / "spool"
+    target_dir.write_bytes(b"")  # a file where the directory should be
     proc = xtcp("--sink", f"file://{target_dir}/xtcp.jsonl")
     eventually(lambda: proc.get("/readyz")[0] == 503 and "sink 0:file failing" in proc.get("/readyz")[1],
                what="503 naming the file sink")
     _, body = proc.get("/readyz")
     assert "sink 0:file failing: file sink: cannot open" in body
     assert body.count("\n") == 1
-    target_dir.mkdir()
-    eventually(lambda: proc.get("/readyz")[0] == 200, what="200 after the directory came back")
+    target_dir.unlink()
+    eventually(lambda: proc.get("/readyz")[0] == 200, what="200 after the path was cleared")
     shutil.rmtree(target_dir)
+    target_dir.write_bytes(b"")
     proc.signal(signal.SIGHUP)
-    eventually(lambda: proc.get("/readyz")[0] == 503, what="503 after SIGHUP into a missing directory")
+    eventually(lambda: proc.get("/readyz")[0] == 503, what="503 after SIGHUP into a blocked path")
     errors_during_outage = proc.scrape()["xtcp_sink_delivery_errors_total"][(("sink", "0:file"),)]
     assert errors_during_outage >= 1
-    target_dir.mkdir()
+    target_dir.unlink()
     eventually(lambda: proc.get("/readyz")[0] == 200, what="200 after the second outage")
     assert (target_dir / "xtcp.jsonl").stat().st_size > 0
 

@@ -56,8 +56,10 @@ async def test_readyz_follows_the_last_poll(listening: tuple[Service, int]) -> N
 
 async def test_readyz_is_503_while_a_sink_fails_and_200_when_it_recovers(
         make_service: Callable[..., Service], tmp_path: Path) -> None:
-    """A file sink whose directory is missing makes /readyz 503; creating it makes it 200 again."""
-    target = tmp_path / "gone" / "out.jsonl"
+    """A file sink whose directory cannot be made (a file is in its way) makes /readyz 503; clearing it makes 200."""
+    blocker = tmp_path / "gone"
+    blocker.write_bytes(b"")  # a file where the sink's directory should be: open() fails
+    target = blocker / "out.jsonl"
     service = make_service(f"file://{target}")
     service.stats.last_poll_ok = True
     runner = service.runners[0]
@@ -71,7 +73,7 @@ async def test_readyz_is_503_while_a_sink_fails_and_200_when_it_recovers(
         status, _, body = await http_get(port, "/readyz")
         assert status == 503
         assert body.startswith(b"not ready: sink 0:file failing: file sink: cannot open")
-        target.parent.mkdir()
+        blocker.unlink()
         await wait_until(lambda: runner.stats.payloads_delivered > 0)
         assert (await http_get(port, "/readyz"))[0] == 200
         await runner.stop()
