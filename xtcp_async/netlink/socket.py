@@ -98,7 +98,7 @@ class DiagSocket:
         self.open()
 
     async def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
-                   status: DumpStatus | None = None) -> AsyncIterator[Chunk]:
+                   status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP) -> AsyncIterator[Chunk]:
         """Yield the chunks of one dump of ``family`` until NLMSG_DONE.
 
         Raises NetlinkError on NLMSG_ERROR (with the errno) and PollTimeoutError when the dump
@@ -165,7 +165,7 @@ class DiagSocket:
         budget = timeout_s
         try:
             try:
-                sock.send(dump_request(family, seq=seq, states=states, ext=ext))
+                sock.send(dump_request(family, seq=seq, states=states, ext=ext, protocol=protocol))
             except OSError as exc:
                 raise NetlinkError(f"netlink send failed: {exc}", exc.errno or 0) from exc
             resume()
@@ -211,13 +211,20 @@ class DiagSocket:
                     st.sockets += 1
                 elif nl_type == c.NLMSG_DONE:
                     st.done = True
+                    # A dump that fails part-way reports its error as a negative int in DONE.
+                    err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+                    if err > 0:
+                        failure.append(_kernel_error(err))
                 elif nl_type == c.NLMSG_ERROR:
                     err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
                     if err:
-                        name = errno_mod.errorcode.get(err, str(err))
-                        failure.append(NetlinkError(
-                            f"kernel answered the dump with {name}: {os.strerror(err)}", err))
+                        failure.append(_kernel_error(err))
                     else:
                         st.done = True
             off += (nl_len + 3) & ~3
         return ours > 0
+
+
+def _kernel_error(err: int) -> NetlinkError:
+    name = errno_mod.errorcode.get(err, str(err))
+    return NetlinkError(f"kernel answered the dump with {name}: {os.strerror(err)}", err)

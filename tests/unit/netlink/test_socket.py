@@ -1,0 +1,61 @@
+"""DiagSocket against the real kernel, and its reply checks on crafted bytes."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import pytest
+
+from tests.unit.netlink.synth import diag_msg, done_msg, error_msg
+from xtcp_async.errors import NetlinkError
+from xtcp_async.netlink import constants as c
+from xtcp_async.netlink.decode import decode_messages
+from xtcp_async.netlink.socket import DiagSocket, DumpStatus
+
+
+async def test_dump_returns_this_process_listener() -> None:
+    """A dump of AF_INET listeners includes a socket this test is listening on, then ends at DONE."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        sock = DiagSocket(max_recvs_per_callback=1)
+        status = DumpStatus(family=c.AF_INET)
+        chunks = [ch async for ch in sock.dump(c.AF_INET, states=1 << c.TCP_STATES["listen"], ext=c.EXT_ALL,
+                                               timeout_s=5, status=status)]
+        sock.close()
+    assert status.done and status.sockets >= 1 and status.bytes_read == sum(len(ch.data) for ch in chunks)
+    recs = decode_messages([ch.data for ch in chunks]).batch.to_records()
+    assert any(r["inet_diag_msg_socket_source_port"] == port for r in recs)
+
+
+async def test_kernel_error_is_raised_with_its_errno() -> None:
+    """A dump the kernel refuses (an unknown protocol) raises NetlinkError carrying the errno."""
+    sock = DiagSocket()
+    try:
+        with pytest.raises(NetlinkError) as info:
+            async for _ in sock.dump(c.AF_INET, states=c.ALL_STATES_MASK, ext=0, timeout_s=5, protocol=253):
+                pass
+    finally:
+        sock.close()
+    assert info.value.errno == errno.ENOENT
+
+
+def test_check_counts_stale_replies_and_flags_intr_and_done() -> None:
+    """Replies with another seq are counted stale; DUMP_INTR and DONE of ours are noted."""
+    st = DumpStatus(family=c.AF_INET)
+    failure: list[BaseException] = []
+    data = diag_msg(seq=6) + diag_msg(seq=7, flags=c.NLM_F_MULTI | c.NLM_F_DUMP_INTR) + done_msg(seq=7)
+    assert DiagSocket._check(data, 7, 0, st, failure)
+    assert (st.stale_messages, st.sockets, st.interrupted, st.done) == (1, 1, True, True)
+    assert not failure
+
+
+def test_check_turns_nlmsg_error_into_a_failure() -> None:
+    """An NLMSG_ERROR for our request becomes a NetlinkError naming the errno."""
+    st = DumpStatus(family=c.AF_INET6)
+    failure: list[BaseException] = []
+    DiagSocket._check(error_msg(errno.EPERM, seq=3), 3, 0, st, failure)
+    assert isinstance(failure[0], NetlinkError) and failure[0].errno == errno.EPERM
+    assert "EPERM" in str(failure[0])
