@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--states", metavar="LIST", help="TCP states to dump, comma-separated (default all), e.g. "
       "established,listen")
     a("--poll-timeout", metavar="S", type=float,
-      help="seconds a dump may take before it is abandoned and counted (default 5)")
+      help="seconds a dump may take before it is abandoned and counted (default 5, or 80%% of "
+           "--interval when that is shorter)")
     a("--hostname", metavar="H", help="hostname stamped on every record (default: this machine's)")
     a("--location", metavar="L", help="location / PoP stamped on every record")
     a("--label", metavar="X", help="free-form label stamped on every record")

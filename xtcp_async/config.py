@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     family: Annotated[list[Literal["inet", "inet6"]], NoDecode] = Field(
         default_factory=lambda: list[Literal["inet", "inet6"]](["inet", "inet6"]))
     states: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"])
-    poll_timeout: float = Field(default=5.0, gt=0)
+    #: None: 5 s, or 80% of --interval when that is shorter (so `--interval 2` alone is valid).
+    poll_timeout: float | None = Field(default=None, gt=0)
     hostname: str = Field(default_factory=socket.gethostname)
     location: str = ""
     label: str = ""
@@ -106,7 +107,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _poll_fits_interval(self) -> Settings:
-        if not self.once and self.count != 1 and self.interval <= self.poll_timeout:
+        if (not self.once and self.count != 1 and self.poll_timeout is not None
+                and self.interval <= self.poll_timeout):
             raise ValueError(f"--interval ({self.interval}s) must be greater than --poll-timeout "
                              f"({self.poll_timeout}s): a poll must end before the next one starts")
         if self.once and self.count is not None:
@@ -217,8 +219,18 @@ def _slice(s: Settings) -> Config:
     families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
     count = 1 if s.once else s.count
     poll = PollSettings(families=families, states_mask=states_mask(s.states), interval_s=s.interval,
-                        jitter=s.jitter, poll_timeout_s=s.poll_timeout, count=count)
+                        jitter=s.jitter, poll_timeout_s=effective_poll_timeout(s), count=count)
     return Config(settings=s, poll=poll, sinks=tuple(sinks))
+
+
+def effective_poll_timeout(s: Settings) -> float:
+    """--poll-timeout as given, else 5 s capped at 80% of the interval."""
+    if s.poll_timeout is not None:
+        return s.poll_timeout
+    return min(DEFAULT_POLL_TIMEOUT_S, 0.8 * s.interval)
+
+
+DEFAULT_POLL_TIMEOUT_S = 5.0
 
 
 def stats_path(cfg: Config) -> Path | None:

@@ -56,7 +56,7 @@ def test_file_env_flags_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("XTCP_INTERVAL", "20")
     cfg = load_config({"interval": 15.0}, str(cfg_file))
     s = cfg.settings
-    assert (s.interval, s.label, s.location, s.poll_timeout) == (15.0, "env", "ams1", 5.0)
+    assert (s.interval, s.label, s.location, cfg.poll.poll_timeout_s) == (15.0, "env", "ams1", 5.0)
     assert [sc.spec.scheme for sc in cfg.sinks] == ["null"]
 
 
@@ -96,3 +96,10 @@ def test_once_writes_file_and_exits_0(tmp_path: Path) -> None:
 
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert all(r["poll_id"] == 1 and r["schema_version"] == 1 for r in lines)
+
+
+def test_short_interval_alone_shortens_the_default_poll_timeout() -> None:
+    """--interval 2 without --poll-timeout is valid: the timeout defaults to 80% of the interval."""
+    cfg = load_config({"interval": 2.0})
+    assert cfg.poll.poll_timeout_s == 1.6
+    assert load_config({}).poll.poll_timeout_s == 5.0

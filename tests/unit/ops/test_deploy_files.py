@@ -236,7 +236,7 @@ def test_compose_ports_and_grace_match_the_listener(container_env: ApplyEnv) -> 
         assert host == "0.0.0.0"
         assert [p.rsplit(":", 1)[1] for p in svc["ports"]] == [str(port)]
         grace = float(str(svc["stop_grace_period"]).removesuffix("s"))
-        assert grace > cfg.settings.shutdown_grace + cfg.settings.poll_timeout
+        assert grace > cfg.settings.shutdown_grace + cfg.poll.poll_timeout_s
 
 
 # -- k8s/daemonset.yaml ---------------------------------------------------------------------
@@ -310,4 +310,4 @@ def test_daemonset_runs_on_the_host_network_unprivileged_with_limits(container_e
     env = k8s_env(container)
     container_env(env)
     cfg = accepted([expand(a, env) for a in container["args"]])
-    assert pod["terminationGracePeriodSeconds"] > cfg.settings.shutdown_grace + cfg.settings.poll_timeout
+    assert pod["terminationGracePeriodSeconds"] > cfg.settings.shutdown_grace + cfg.poll.poll_timeout_s
