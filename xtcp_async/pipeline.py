@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: Encode at most this many rows between two yields to the event loop, so a 10k-row batch
 #: never holds the loop for its whole encode (~15 µs/row for jsonl, a few µs for protobuf).
-ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 2048, "protobuf-single": 2048}
+ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 4096, "protobuf-single": 4096}
 
 #: Decode once this many bytes of replies have arrived (≈2k sockets): small enough to keep
 #: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
@@ -150,7 +150,7 @@ class Poller:
                 if status.interrupted:
                     info.interrupted = True
                     self.stats.dumps_interrupted += 1
-            self.stats.dump_finished(fname, time.perf_counter() - f0, status.sockets)
+            self.stats.dump_finished(fname, time.perf_counter() - f0, status.bytes_read)
         await self.out.put(PollEnd(info))
         self.stats.polls += 1
         self.stats.last_poll_duration_s = time.perf_counter() - t0

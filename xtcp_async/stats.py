@@ -38,12 +38,12 @@ class Stats:
     last_poll_ok: bool | None = None
     last_poll_error: str | None = None
     last_poll_duration_s: float = 0.0
-    #: Called as fn(family_name, seconds, sockets) after every dump (metrics hook).
+    #: Called as fn(family_name, seconds, bytes_read) after every dump (metrics hook).
     dump_listeners: list[Callable[[str, float, int], None]] = field(default_factory=list)
 
-    def dump_finished(self, family: str, seconds: float, sockets: int) -> None:
+    def dump_finished(self, family: str, seconds: float, bytes_read: int) -> None:
         for fn in self.dump_listeners:
-            fn(family, seconds, sockets)
+            fn(family, seconds, bytes_read)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "dump_listeners"}

@@ -25,6 +25,8 @@ from xtcp_async.netlink.request import dump_request
 
 _HDR = struct.Struct("<IHHII")
 _ERRNO = struct.Struct("<i")
+#: nlmsghdr + the int error code: NLMSG_DONE without extended-ack attributes.
+_DONE_LEN = 20
 
 
 @dataclass
@@ -47,8 +49,6 @@ class DumpStatus:
     interrupted: bool = False
     #: Messages with another sequence number or port id (left over from an abandoned dump).
     stale_messages: int = 0
-    #: Socket messages (SOCK_DIAG_BY_FAMILY replies) of this dump.
-    sockets: int = 0
     done: bool = False
 
 
@@ -193,37 +193,42 @@ class DiagSocket:
 
     @staticmethod
     def _check(data: bytes, seq: int, port_id: int, st: DumpStatus, failure: list[BaseException]) -> bool:
-        """Walk message headers: errors, DONE, DUMP_INTR, foreign replies. True: keep the chunk."""
-        off = 0
-        end = len(data)
-        ours = 0
-        while off + c.NLMSG_HDRLEN <= end:
-            nl_len, nl_type, nl_flags, nl_seq, nl_pid = _HDR.unpack_from(data, off)
-            if nl_len < c.NLMSG_HDRLEN:
-                break  # the decoder counts malformed lengths
-            if nl_seq != seq or nl_pid != port_id:
-                st.stale_messages += 1
-            else:
-                ours += 1
-                if nl_flags & c.NLM_F_DUMP_INTR:
-                    st.interrupted = True
-                if nl_type == c.SOCK_DIAG_BY_FAMILY:
-                    st.sockets += 1
-                elif nl_type == c.NLMSG_DONE:
-                    st.done = True
-                    # A dump that fails part-way reports its error as a negative int in DONE.
-                    err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
-                    if err > 0:
-                        failure.append(_kernel_error(err))
-                elif nl_type == c.NLMSG_ERROR:
-                    err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
-                    if err:
-                        failure.append(_kernel_error(err))
-                    else:
-                        st.done = True
-            off += (nl_len + 3) & ~3
-        return ours > 0
+        """Look at a chunk's first and last message: errors, DONE, DUMP_INTR, foreign replies.
 
+        True: the chunk belongs to this dump. Walking every header here would cost ~0.8 µs per
+        socket (~0.1 s per 120k-socket poll) for facts a chunk already shows at its ends: all
+        messages of one recv come from one skb of one dump (same seq and port id), a failing
+        request is a lone NLMSG_ERROR, and NLMSG_DONE (20 bytes: we do not ask for extended
+        acks) is always the last message of its skb. The decoder still walks every message and
+        counts DUMP_INTR and malformed ones.
+        """
+        if len(data) < c.NLMSG_HDRLEN:
+            return False
+        nl_len, nl_type, nl_flags, nl_seq, nl_pid = _HDR.unpack_from(data, 0)
+        if nl_seq != seq or nl_pid != port_id:
+            st.stale_messages += 1
+            return False
+        if nl_flags & c.NLM_F_DUMP_INTR:
+            st.interrupted = True
+        if nl_type == c.NLMSG_ERROR:
+            err = -_ERRNO.unpack_from(data, c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+            if err:
+                failure.append(_kernel_error(err))
+            else:
+                st.done = True
+            return True
+        tail = len(data) - _DONE_LEN
+        if nl_type == c.NLMSG_DONE:
+            tail = 0
+        if tail >= 0:
+            t_len, t_type, _flags, t_seq, t_pid = _HDR.unpack_from(data, tail)
+            if t_len == _DONE_LEN and t_type == c.NLMSG_DONE and t_seq == seq and t_pid == port_id:
+                st.done = True
+                # A dump that fails part-way reports its error as a negative int in DONE.
+                err = -_ERRNO.unpack_from(data, tail + c.NLMSG_HDRLEN)[0]
+                if err > 0:
+                    failure.append(_kernel_error(err))
+        return True
 
 def _kernel_error(err: int) -> NetlinkError:
     name = errno_mod.errorcode.get(err, str(err))

@@ -154,8 +154,8 @@ def build_registry(service: Service) -> CollectorRegistry:
                              "(request to NLMSG_DONE, or to the failure).", ["family"],
                              buckets=POLL_BUCKETS, registry=registry)
 
-    def observe(family: str, seconds: float, chunks: int) -> None:
-        del chunks
+    def observe(family: str, seconds: float, bytes_read: int) -> None:
+        del bytes_read
         poll_seconds.labels(family).observe(seconds)
 
     service.stats.dump_listeners.append(observe)

@@ -25,7 +25,7 @@ async def test_dump_returns_this_process_listener() -> None:
         chunks = [ch async for ch in sock.dump(c.AF_INET, states=1 << c.TCP_STATES["listen"], ext=c.EXT_ALL,
                                                timeout_s=5, status=status)]
         sock.close()
-    assert status.done and status.sockets >= 1 and status.bytes_read == sum(len(ch.data) for ch in chunks)
+    assert status.done and status.bytes_read == sum(len(ch.data) for ch in chunks)
     recs = decode_messages([ch.data for ch in chunks]).batch.to_records()
     assert any(r["inet_diag_msg_socket_source_port"] == port for r in recs)
 
@@ -43,13 +43,35 @@ async def test_kernel_error_is_raised_with_its_errno() -> None:
 
 
 def test_check_counts_stale_replies_and_flags_intr_and_done() -> None:
-    """Replies with another seq are counted stale; DUMP_INTR and DONE of ours are noted."""
+    """A chunk with another seq is stale and dropped; ours notes DUMP_INTR and a trailing DONE."""
     st = DumpStatus(family=c.AF_INET)
     failure: list[BaseException] = []
-    data = diag_msg(seq=6) + diag_msg(seq=7, flags=c.NLM_F_MULTI | c.NLM_F_DUMP_INTR) + done_msg(seq=7)
+    assert not DiagSocket._check(diag_msg(seq=6) + diag_msg(seq=6), 7, 0, st, failure)
+    assert st.stale_messages == 1
+    data = diag_msg(seq=7, flags=c.NLM_F_MULTI | c.NLM_F_DUMP_INTR) + diag_msg(seq=7) + done_msg(seq=7)
     assert DiagSocket._check(data, 7, 0, st, failure)
-    assert (st.stale_messages, st.sockets, st.interrupted, st.done) == (1, 1, True, True)
+    assert (st.interrupted, st.done) == (True, True)
     assert not failure
+
+
+def test_check_sees_done_alone_and_not_in_the_middle() -> None:
+    """DONE as a chunk of its own ends the dump; a chunk of sockets only does not."""
+    st = DumpStatus(family=c.AF_INET)
+    assert DiagSocket._check(diag_msg(seq=7) * 3, 7, 0, st, [])
+    assert not st.done
+    assert DiagSocket._check(done_msg(seq=7), 7, 0, st, [])
+    assert st.done
+
+
+def test_error_inside_done_fails_the_dump() -> None:
+    """A negative error code carried by NLMSG_DONE becomes a NetlinkError."""
+    import struct
+
+    done_with_error = struct.pack("<IHHIIi", 20, c.NLMSG_DONE, c.NLM_F_MULTI, 7, 0, -errno.EINTR)
+    st = DumpStatus(family=c.AF_INET)
+    failure: list[BaseException] = []
+    DiagSocket._check(diag_msg(seq=7) + done_with_error, 7, 0, st, failure)
+    assert st.done and isinstance(failure[0], NetlinkError) and failure[0].errno == errno.EINTR
 
 
 def test_check_turns_nlmsg_error_into_a_failure() -> None:
