@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +22,7 @@ SECRET = "s3cret-for-xtcp"
 class _Auth(BaseHTTPRequestHandler):
     """nsqd's auth protocol: GET /auth?remote_ip=&tls=&secret= → identity and permissions."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
@@ -39,7 +40,7 @@ class _Auth(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         return None
 
 
