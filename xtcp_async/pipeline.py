@@ -13,7 +13,7 @@ import logging
 import random
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from xtcp_async.config import Config
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: Encode at most this many rows between two yields to the event loop, so a 10k-row batch
 #: never holds the loop for its whole encode (~15 µs/row for jsonl, a few µs for protobuf).
-ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 4096, "protobuf-single": 4096}
+ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 3072, "protobuf-single": 3072}
 
 #: Decode once this many bytes of replies have arrived (≈2k sockets): small enough to keep
 #: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
@@ -62,6 +62,28 @@ class PollEnd:
 
 ChunkItem = PollChunk | PollEnd | None
 BatchItem = SocketBatch | PollEnd | None
+
+
+class CpuTurns:
+    """Lets the decoder and encoder take turns: at most one CPU-heavy step per loop iteration.
+
+    Each step (decode ~1 MiB, encode one slice, join a batch) is a few ms; two tasks each doing
+    one back to back in the same iteration would double the stall every timer and socket
+    waits. A fair lock hands the next turn to the other task on the *next* iteration.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._lock:
+            yield
+            # Keep the turn over one loop iteration: timers and callbacks that came due during
+            # this step run before the other task's wake-up is even queued...
+            await asyncio.sleep(0)
+        # ...and before this task's own next step.
+        await asyncio.sleep(0)
 
 
 def warm_up(formats: Sequence[str]) -> None:
@@ -174,11 +196,12 @@ class Decoder:
     """Chunks → SocketBatches stamped with their poll's metadata."""
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[ChunkItem],
-                 out: asyncio.Queue[BatchItem]) -> None:
+                 out: asyncio.Queue[BatchItem], turns: CpuTurns | None = None) -> None:
         self.cfg = cfg
         self.stats = stats
         self.inq = inq
         self.out = out
+        self.turns = turns or CpuTurns()
         self._record_counter = 0
 
     async def run(self) -> None:
@@ -199,9 +222,10 @@ class Decoder:
             else:
                 current = item.poll
             if chunks:
-                await self.out.put(self._decode(chunks, current))
+                async with self.turns.turn():
+                    batch = self._decode(chunks, current)
+                await self.out.put(batch)
                 chunks, size = [], 0
-                await asyncio.sleep(0)  # let the reader and sinks run between decodes
             if isinstance(item, PollEnd):
                 await self.out.put(item)
 
@@ -230,7 +254,8 @@ class Encoder:
     """SocketBatches → payloads, batched by rows and bytes, handed to every sink's runner."""
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
-                 groups: list[SinkGroup]) -> None:
+                 groups: list[SinkGroup], turns: CpuTurns | None = None) -> None:
+        self.turns = turns or CpuTurns()
         self.max_rows = cfg.settings.max_batch_rows
         #: A full sink buffer waits this long for room before dropping its oldest payload:
         #: one poll interval, so polling is never held up for longer than that.
@@ -247,7 +272,7 @@ class Encoder:
             item = await self.inq.get()
             if item is None:
                 if pending:
-                    await self._emit(SocketBatch.concat(pending))
+                    await self._emit(await self._concat(pending))
                 return
             if isinstance(item, SocketBatch):
                 if item.n:
@@ -255,27 +280,31 @@ class Encoder:
                     rows += item.n
                     poll_rows += item.n
                 if rows >= self.max_rows:
-                    whole = SocketBatch.concat(pending)
+                    whole = await self._concat(pending)
                     cut = (rows // self.max_rows) * self.max_rows
                     await self._emit(whole.slice(0, cut))
                     rest = whole.slice(cut, whole.n)
                     pending, rows = ([rest], rest.n) if rest.n else ([], 0)
-                    await asyncio.sleep(0)
                 continue
             # PollEnd: a batch never spans two polls.
             if pending:
-                await self._emit(SocketBatch.concat(pending))
+                await self._emit(await self._concat(pending))
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
+
+    async def _concat(self, batches: list[SocketBatch]) -> SocketBatch:
+        async with self.turns.turn():
+            return SocketBatch.concat(batches)
 
     async def _encode(self, batch: SocketBatch, fmt: str) -> EncodedRows:
         parts: list[EncodedRows] = []
         step = ENCODE_SLICE_ROWS[fmt]
         for start in range(0, batch.n, step):
-            parts.append(encode_rows(batch.slice(start, start + step), fmt))
-            await asyncio.sleep(0)
-        return EncodedRows.join(parts)
+            async with self.turns.turn():
+                parts.append(encode_rows(batch.slice(start, start + step), fmt))
+        async with self.turns.turn():
+            return EncodedRows.join(parts)
 
     async def _emit(self, batch: SocketBatch) -> None:
         self.stats.batches_encoded += 1
@@ -283,7 +312,8 @@ class Encoder:
             encoded = await self._encode(batch, group.format)
             waits = []
             for runner, cap in group.runners:
-                packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
+                async with self.turns.turn():
+                    packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
                 if packed.too_large:
                     self.stats.records_too_large += packed.too_large
                     runner.stats.drop("record_too_large", packed.too_large)

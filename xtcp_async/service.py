@@ -19,7 +19,7 @@ from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import monitor_loop
-from xtcp_async.pipeline import BatchItem, ChunkItem, Decoder, Encoder, Poller, SinkGroup, warm_up
+from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
 from xtcp_async.stats import Stats
@@ -109,11 +109,13 @@ class Service:
                 http = self._start_http(tg)
                 for runner in self.runners:
                     runner.start(tg)
+                turns = CpuTurns()
                 pipeline = [
                     tg.create_task(self.poller.run(), name="poller"),
-                    tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q).run(),
+                    tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
-                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups).run(), name="encoder"),
+                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns).run(),
+                                   name="encoder"),
                 ]
                 await asyncio.gather(*pipeline)
                 drained = await asyncio.gather(*(r.drain(grace) for r in self.runners))
