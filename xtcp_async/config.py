@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -231,7 +230,3 @@ def effective_poll_timeout(s: Settings) -> float:
 
 
 DEFAULT_POLL_TIMEOUT_S = 5.0
-
-
-def stats_path(cfg: Config) -> Path | None:
-    return Path(cfg.settings.stats_json) if cfg.settings.stats_json else None
