@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 ## run: stream every TCP socket of this machine as JSON lines to stdout (Ctrl-C stops it)
 run: venv
-	$(VENV)/bin/xtcp-async $(ARGS)
+	@$(VENV)/bin/xtcp-async $(ARGS)
 
 ## brokers: install (once, cached) the real Kafka and nsqd the tests start
 brokers:
