@@ -32,7 +32,6 @@ once per group, then the continuation bits come from a table by length.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,16 @@ import numpy as np
 import numpy.typing as npt
 
 from xtcp_async.encode import reference
-from xtcp_async.encode.framing import EncodedRows, varint
+from xtcp_async.encode.framing import EncodedRows
+from xtcp_async.encode.varints import (
+    bitlen,
+    cont_tables,
+    field_bytes,
+    le_words,
+    len_table,
+    spread,
+    tag,
+)
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
@@ -57,82 +65,6 @@ ROW_TAG = b"\x52"
 _PEEL_LIMIT = 16
 #: Rows written per block (see _encode).
 _BLOCK_ROWS = 32768
-
-
-def _tag(number: int, wire_type: int) -> bytes:
-    return varint((number << 3) | wire_type)
-
-
-def field_bytes(number: int, value: int | str | bytes | bool) -> bytes:
-    """One field as the protobuf library writes it in proto3 (b'' when the value is the default)."""
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    if isinstance(value, bytes):
-        return _tag(number, 2) + varint(len(value)) + value if value else b""
-    v = int(value) & _M64  # int64 negatives are 10-byte two's complement varints
-    return _tag(number, 0) + varint(v) if v else b""
-
-
-def _words(raw: bytes, count: int) -> list[int]:
-    """``raw`` zero-padded to ``count`` little-endian 64-bit words."""
-    raw = raw.ljust(8 * count, b"\0")
-    return [int.from_bytes(raw[8 * j:8 * j + 8], "little") for j in range(count)]
-
-
-# --- varint tables, indexed by bit length (0..64) or by encoded length -----------------------------
-
-def _varint_len(bitlen: int) -> int:
-    return max(1, (bitlen + 6) // 7)
-
-
-@functools.cache
-def _len_table(tag_len: int) -> npt.NDArray[np.uint8]:
-    """Encoded field length (tag + varint) by the value's bit length; 0 (omitted) for value 0."""
-    return np.array([0] + [tag_len + _varint_len(b) for b in range(1, 65)], dtype=np.uint8)
-
-
-@functools.cache
-def _cont_tables(tag_len: int) -> tuple[U64, U64]:
-    """Continuation bits (0x80 on every varint byte but the last) by encoded field length.
-
-    Two words: varint bytes 0-7 and 8-9. Lengths that cannot occur map to 0.
-    """
-    lo = np.zeros(tag_len + 11, dtype=np.uint64)
-    hi = np.zeros(tag_len + 11, dtype=np.uint64)
-    for vlen in range(1, 11):
-        bits = int.from_bytes(b"\x80" * (vlen - 1) + b"\0", "little")
-        lo[tag_len + vlen] = bits & _M64
-        hi[tag_len + vlen] = bits >> 64
-    return lo, hi
-
-
-# Masks of the bits above each 7-bit group once the groups below it sit one per byte.
-_SPREAD = [np.uint64(_M64 & ~((1 << (8 * k + 7)) - 1)) for k in range(7)]
-_LOW56 = np.uint64((1 << 56) - 1)
-_LOW32 = np.uint64(0xFFFFFFFF)
-
-
-def _bitlen(v: IntArray) -> npt.NDArray[np.int32]:
-    """Bit length of each unsigned value (0 for 0)."""
-    if v.dtype.itemsize <= 4:
-        # float64 holds every u32 exactly, and frexp's exponent is the bit length.
-        return np.frexp(v.astype(np.float64))[1]
-    v64 = v.astype(np.uint64, copy=False)
-    e_hi = np.frexp((v64 >> np.uint64(32)).astype(np.float64))[1]
-    e_lo = np.frexp((v64 & _LOW32).astype(np.float64))[1]
-    return np.where(e_hi > 0, e_hi + 32, e_lo)
-
-
-def _spread(v: IntArray, groups: int) -> U64:
-    """The low ``groups`` 7-bit groups of ``v`` one per byte (no continuation bits yet)."""
-    x = v.astype(np.uint64)
-    if groups > 5:
-        x &= _LOW56
-    t = np.empty_like(x)
-    for k in range(groups - 1):
-        np.bitwise_and(x, _SPREAD[k], out=t)
-        x += t
-    return x
 
 
 # --- items -------------------------------------------------------------------------------------------
@@ -220,14 +152,14 @@ def _items(batch: SocketBatch) -> list[_Item]:
     }
     per_row: dict[str, Callable[[], _Item | None]] = {
         "record_counter": lambda: _Varint(
-            _tag(60, 0), np.arange(n, dtype=np.uint64) + np.uint64(m.record_counter_start & _M64), True),
+            tag(60, 0), np.arange(n, dtype=np.uint64) + np.uint64(m.record_counter_start & _M64), True),
         "socket_read_timestamp_ns": lambda: _Varint(
-            _tag(3002, 0), batch.read_ns.astype(np.int64, copy=False).view(np.uint64), True),
-        "tcp_info_length": lambda: _Varint(_tag(3004, 0), _group_lengths(batch, "tcp_info"), False),
+            tag(3002, 0), batch.read_ns.astype(np.int64, copy=False).view(np.uint64), True),
+        "tcp_info_length": lambda: _Varint(tag(3004, 0), _group_lengths(batch, "tcp_info"), False),
         "inet_diag_msg_family_name": lambda: _family_table(batch),
         "congestion_algorithm_string": lambda: _congestion_table(batch),
-        SOURCE: lambda: _Address(_tag(1007, 2), batch.columns[SOURCE]),
-        DESTINATION: lambda: _Address(_tag(1008, 2), batch.columns[DESTINATION]),
+        SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
+        DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
     }
     # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
     extremes: dict[str, tuple[int, int]] = {}
@@ -267,7 +199,7 @@ def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, 
             return None  # no row carries it
         if lo < f.end:
             col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
-    return _Varint(_tag(f.number, 0), col, col.dtype.itemsize > 4)
+    return _Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
 
 
 def _family_table(batch: SocketBatch) -> _Table:
@@ -314,18 +246,18 @@ def _plan(item: _Item) -> _Plan:
         return _Plan(item, len(item.tag) + 1 + 16, 3)
     if isinstance(item, _Table):
         n_words = max(1, max((len(e) + 7) // 8 for e in item.entries))
-        words = np.array([_words(e, n_words) for e in item.entries], dtype=np.uint64).reshape(-1, n_words)
+        words = np.array([le_words(e, n_words) for e in item.entries], dtype=np.uint64).reshape(-1, n_words)
         lens = np.array([len(e) for e in item.entries], dtype=np.uint8)
         if max(len(e) for e in item.entries) > 255:
             raise _Unsupported("table entry longer than 255 bytes")
         return _Plan(item, lens[item.codes], n_words, tables=(words,))
     tl = len(item.tag)
-    lens = _len_table(tl)[_bitlen(item.values)]
+    lens = len_table(tl)[bitlen(item.values)]
     longest = int(lens.max()) if lens.size else 0
     if not item.wide and tl + 5 > 8:
         raise _Unsupported("tag too long for one word")
     # 0 words: omitted in every row, nothing to store.
-    return _Plan(item, lens, (longest + 7) // 8, longest, _cont_tables(tl))
+    return _Plan(item, lens, (longest + 7) // 8, longest, cont_tables(tl))
 
 
 class _Unsupported(Exception):
@@ -336,12 +268,12 @@ def _store_item(view: U64, pos: npt.NDArray[np.int64], p: _Plan, rows: slice) ->
     """Write item ``p`` of the rows ``rows`` at byte positions ``pos``."""
     item = p.item
     if isinstance(item, _Const):
-        for j, w in enumerate(_words(item.raw, p.n_words)):
+        for j, w in enumerate(le_words(item.raw, p.n_words)):
             view[pos + 8 * j if j else pos] = np.uint64(w)
         return
     if isinstance(item, _Table):
-        (words,) = p.tables
-        picked = words[item.codes[rows]]
+        (table_words,) = p.tables
+        picked = table_words[item.codes[rows]]
         for j in range(p.n_words):
             view[pos + 8 * j if j else pos] = picked[:, j]
         return
@@ -371,13 +303,13 @@ def _varint_words(p: _Plan, rows: slice) -> tuple[U64, U64]:
     lens_r = p.lens[rows]
     v = item.values[rows]
     if not item.wide:
-        x = _spread(v, 5)
+        x = spread(v, 5)
         x |= cont_lo[lens_r]
         x <<= np.uint64(8 * tl)
         x |= tag
         return x, x
     v64 = v.astype(np.uint64, copy=False)
-    lo = _spread(v64, 8)
+    lo = spread(v64, 8)
     lo |= cont_lo[lens_r]
     shift = np.uint64(8 * tl)
     w0 = (lo << shift) | tag

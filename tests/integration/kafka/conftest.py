@@ -32,7 +32,7 @@ def _require_kafka(version: str) -> None:
     except (BrokerUnavailableError, OSError) as exc:
         if os.environ.get("CI"):
             pytest.fail(f"Kafka {version} is required under CI: {exc}")
-        pytest.skip(f"Kafka {version} not available (needs java 17 + mvn + Maven Central; run "
+        pytest.skip(reason=f"Kafka {version} not available (needs java 17 + mvn + Maven Central; run "
                     f"`make brokers`): {exc}")
 
 
@@ -43,7 +43,7 @@ def _start(broker: KafkaBroker) -> KafkaBroker:
         broker.kill()
         if os.environ.get("CI"):
             pytest.fail(str(exc))
-        pytest.skip(f"Kafka {broker.version} did not start here: {exc}")
+        pytest.skip(reason=f"Kafka {broker.version} did not start here: {exc}")
     return broker
 
 

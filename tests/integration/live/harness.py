@@ -45,7 +45,7 @@ def skip_or_fail(reason: str) -> None:
     """Skip the calling test with ``reason``, but fail it under CI, where every live test must run."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI must run the live tests", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ def nsq_bin_dir() -> Path:
     except (RuntimeError, OSError) as exc:
         if os.environ.get("CI"):
             pytest.fail(f"nsqd is required under CI: {exc}")
-        pytest.skip(f"nsqd not available (needs Go and the Go module proxy; run `make brokers`): {exc}")
+        pytest.skip(reason=f"nsqd not available (needs Go and the Go module proxy; run `make brokers`): {exc}")
 
 
 @pytest.fixture

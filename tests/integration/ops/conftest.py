@@ -126,7 +126,7 @@ def nsqd(tmp_path: Path) -> Iterator[Nsqd]:
     except (RuntimeError, OSError) as exc:
         if os.environ.get("CI"):
             pytest.fail(f"nsqd is required under CI: {exc}")
-        pytest.skip(f"nsqd not available (needs Go and the Go module proxy): {exc}")
+        pytest.skip(reason=f"nsqd not available (needs Go and the Go module proxy): {exc}")
     daemon = Nsqd(bin_dir, tmp_path / "nsqd")
     daemon.start()
     yield daemon
