@@ -73,7 +73,7 @@ def require_fixtures() -> Path:
     reason = f"shared fixtures not found at {path} (set {ENV_FIXTURES_DIR} to their location)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI must run the fixture tests", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 # --- pcap -------------------------------------------------------------------------------------
