@@ -7,6 +7,7 @@ against, and the fallback when numpy's fast path cannot be used.
 from __future__ import annotations
 
 from xtcp_async.encode.gen import xtcp_flat_record_pb2 as pb
+from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import FIELDS
 
@@ -34,7 +35,7 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
             label=m.label, tag=m.tag, record_counter=m.record_counter_start + i,
             poll_id=m.poll_id, poll_dump_interrupted=m.dump_interrupted,
             socket_read_timestamp_ns=read_ns[i],
-            inet_diag_msg_family_name="inet" if fam[i] == 2 else "inet6" if fam[i] == 10 else str(fam[i]),
+            inet_diag_msg_family_name=c.FAMILY_NAMES.get(fam[i], str(fam[i])),
             tcp_info_length=ti_len[i],
             inet_diag_msg_socket_source=src[i].tobytes(),
             inet_diag_msg_socket_destination=dst[i].tobytes(),

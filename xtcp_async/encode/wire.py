@@ -53,6 +53,7 @@ from xtcp_async.encode.varints import (
 )
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
 
 U64 = npt.NDArray[np.uint64]
@@ -61,8 +62,6 @@ IntArray = npt.NDArray[Any]
 _M64 = (1 << 64) - 1
 #: Envelope ``row = 10``, length-delimited: the tag byte of a protobuf-list row.
 ROW_TAG = b"\x52"
-#: Tables of small distinct values (families, cc names) larger than this use np.unique.
-_PEEL_LIMIT = 16
 #: Rows written per block (see _encode).
 _BLOCK_ROWS = 32768
 
@@ -102,34 +101,6 @@ class _Address:
 
 
 _Item = _Varint | _Const | _Table | _Address
-
-
-def _small_codes(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], list[Any]]:
-    """Index of each element in a list of the distinct values (dumps hold a handful)."""
-    n = len(keys)
-    codes = np.zeros(n, dtype=np.intp)
-    uniq: list[Any] = []
-    if n == 0:
-        return codes, uniq
-    flat = keys.reshape(n, -1) if keys.ndim > 1 else keys[:, None]
-    left = np.ones(n, dtype=bool)
-    start = 0
-    # Peel off one value at a time: a compare per distinct value, no sort.
-    while len(uniq) < _PEEL_LIMIT:
-        idx = int(np.argmax(left[start:])) + start
-        if not left[idx]:
-            return codes, uniq
-        start = idx
-        match = (flat == flat[idx]).all(axis=1)
-        codes[match] = len(uniq)
-        uniq.append(keys[idx])
-        left &= ~match
-    rest = np.nonzero(left)[0]
-    if rest.size:
-        more, inverse = np.unique(flat[rest], axis=0, return_inverse=True)
-        codes[rest] = len(uniq) + inverse.reshape(-1)
-        uniq.extend(more.reshape((-1, *keys.shape[1:])) if keys.ndim > 1 else more.reshape(-1))
-    return codes, uniq
 
 
 def _family_name(fam: int) -> str:
@@ -203,7 +174,7 @@ def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, 
 
 
 def _family_table(batch: SocketBatch) -> _Table:
-    codes, uniq = _small_codes(batch.columns["inet_diag_msg_family"])
+    codes, uniq = small_codes(batch.columns["inet_diag_msg_family"])
     return _Table(codes, [field_bytes(3003, _family_name(int(v))) for v in uniq])
 
 
@@ -214,7 +185,7 @@ def _congestion_table(batch: SocketBatch) -> _Table | None:
         return None
     # S16 keeps trailing NULs as padding, so equal raw bytes are equal names.
     raw = np.ascontiguousarray(batch.congestion).view(np.uint64).reshape(n, 2)
-    codes, uniq = _small_codes(raw)
+    codes, uniq = small_codes(raw)
     entries = []
     for u in uniq:
         name = np.asarray(u, dtype=np.uint64).tobytes().rstrip(b"\0").decode("ascii", "replace")

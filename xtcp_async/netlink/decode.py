@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch, field_dtype
+from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import (
     FIELDS,
     GROUP_BY_ATTR,
@@ -218,29 +219,6 @@ def _from_words(words: dict[int, npt.NDArray[np.uint32]], f: Field) -> npt.NDArr
     return None
 
 
-def _small_codes(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], list[npt.NDArray[Any]]]:
-    """Index of each row of ``keys`` in a list of its distinct rows (cc names: a handful)."""
-    n = len(keys)
-    codes = np.zeros(n, dtype=np.intp)
-    uniq: list[npt.NDArray[Any]] = []
-    left = np.ones(n, dtype=bool)
-    # Peel off one value at a time (a compare per distinct value, no sort); np.unique past 16.
-    while len(uniq) < 16:
-        rest = np.flatnonzero(left)
-        if not rest.size:
-            return codes, uniq
-        match = (keys == keys[rest[0]]).all(axis=1)
-        codes[match] = len(uniq)
-        uniq.append(keys[rest[0]])
-        left &= ~match
-    rest = np.flatnonzero(left)
-    if rest.size:
-        more, inverse = np.unique(keys[rest], axis=0, return_inverse=True)
-        codes[rest] = len(uniq) + inverse.reshape(-1)
-        uniq.extend(list(more))
-    return codes, uniq
-
-
 def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = None, *,
                     fast: bool = True) -> DecodeResult:
     """Decode every socket in ``chunks`` (each one or more whole netlink messages).
@@ -359,7 +337,7 @@ def _gather(joined: npt.NDArray[np.uint8], w: ArrayWalk, read_ns: Sequence[int] 
             idx = cpos[:, None] + np.arange(16, dtype=np.int64)[None, :]
             mat = np.where(np.arange(16)[None, :] < cong_len[has][:, None], u8[idx], 0).astype(np.uint8)
         # 'S16' drops trailing NULs; bytes after an inner NUL are cut below on the few unique names.
-        codes, uniq = _small_codes(np.ascontiguousarray(mat).view(np.uint64).reshape(-1, 2))
+        codes, uniq = small_codes(np.ascontiguousarray(mat).view(np.uint64).reshape(-1, 2))
         clean = np.array([u.tobytes().split(b"\0", 1)[0] for u in uniq], dtype="S16")
         cong[has] = clean[codes]
 
