@@ -33,7 +33,6 @@ class ServiceResult:
     """How the run ended."""
 
     undelivered: int
-    delivered: int
     interrupted: bool
 
 
@@ -136,8 +135,8 @@ class Service:
             undelivered = 0
             for runner in self.runners:
                 undelivered += await asyncio.shield(runner.stop())
-            return ServiceResult(undelivered, self._delivered(), interrupted=True)
-        return ServiceResult(undelivered, self._delivered(), interrupted=self._signals > 0)
+            return ServiceResult(undelivered, interrupted=True)
+        return ServiceResult(undelivered, interrupted=self._signals > 0)
 
     def _start_http(self, tg: asyncio.TaskGroup) -> asyncio.Task[None] | None:
         """The metrics/health listener, when --metrics-listen is set (imported lazily)."""
@@ -150,9 +149,6 @@ class Service:
             log.warning("metrics listener disabled: %s", exc)
             return None
         return tg.create_task(serve(self, listen), name="http")
-
-    def _delivered(self) -> int:
-        return sum(r.stats.payloads_delivered for r in self.runners)
 
     def report(self) -> dict[str, object]:
         """Counters for --stats-json and the exit log."""
