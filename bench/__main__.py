@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -141,21 +142,35 @@ def _ss_row(opts: Options) -> Row:
     return Row("ss", "a  ss -tin > /dev/null", s.cpu_s, s.wall_s, s.max_rss_bytes, detail=s.to_json())
 
 
-def _differential_row(key: str, label: str, argv: list[str], opts: Options,
+def _differential_row(key: str, label: str, argv: list[str], opts: Options, polls: int,
                       env: dict[str, str] | None = None) -> tuple[Row, Summary]:
     one = measure([*argv, "--count", "1"], opts.repeat, env=env)
-    many = measure([*argv, "--count", str(opts.polls + 1)], opts.repeat, env=env)
-    d = Differential.of(opts.polls, one, many)
+    many = measure([*argv, "--count", str(polls + 1)], opts.repeat, env=env)
+    d = Differential.of(polls, one, many)
     row = Row(key, label, d.cpu_s, d.wall_s, many.max_rss_bytes, detail=d.to_json())
     return row, one
 
 
-def _floor_rows(opts: Options) -> list[Row]:
+# A raw dump costs ~1.4 µs per socket here, while an interpreter's start-up varies by tens of ms
+# from run to run. k extra dumps must add well over that jitter, or (k+1 − 1)/k measures noise:
+# at 2k sockets and k = 2 it once came out negative. So k grows until they add ≥ this much CPU.
+_FLOOR_US_PER_SOCKET = 1.4
+_FLOOR_MIN_EXTRA_CPU_S = 0.5
+
+
+def _floor_polls(sockets: int, opts: Options) -> int:
+    per_dump = max(sockets, 1) * _FLOOR_US_PER_SOCKET * 1e-6
+    return max(opts.polls, math.ceil(_FLOOR_MIN_EXTRA_CPU_S / per_dump))
+
+
+def _floor_rows(opts: Options, sockets: int) -> list[Row]:
     base = [PY, "-m", "bench.rawdump"]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                       env.get("PYTHONPATH")]))
-    rows = [_differential_row("floor_stdlib", "b  raw dump, bare recv loop", base, opts, env)[0]]
+    polls = _floor_polls(sockets, opts)
+    print(f"      {polls} + 1 dumps vs 1", flush=True)
+    rows = [_differential_row("floor_stdlib", "b  raw dump, bare recv loop", base, opts, polls, env)[0]]
     try:
         import xtcp_async.netlink.socket  # noqa: F401
     except ImportError:
@@ -163,7 +178,7 @@ def _floor_rows(opts: Options) -> list[Row]:
                         status="TODO: xtcp_async.netlink.socket not there yet"))
     else:
         rows.append(_differential_row("floor_project", "b' raw dump, xtcp_async DiagSocket",
-                                      [*base, "--impl", "project"], opts, env)[0])
+                                      [*base, "--impl", "project"], opts, polls, env)[0])
     return rows
 
 
@@ -259,7 +274,7 @@ def run_size(sockets: int, opts: Options, workdir: Path) -> dict[str, Any]:
         print("   a: ss …", flush=True)
         rows = [_ss_row(opts)]
         print("   b: raw dumps …", flush=True)
-        rows += _floor_rows(opts)
+        rows += _floor_rows(opts, lg.sockets)
         print("   c, d: the service …", flush=True)
         service_rows, startup = _service_rows(opts, workdir, lg.sockets)
         rows += service_rows
