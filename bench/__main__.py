@@ -148,7 +148,16 @@ def _differential_row(key: str, label: str, argv: list[str], opts: Options, poll
     many = measure([*argv, "--count", str(polls + 1)], opts.repeat, env=env)
     d = Differential.of(polls, one, many)
     row = Row(key, label, d.cpu_s, d.wall_s, many.max_rss_bytes, detail=d.to_json())
+    if jitter := _jitter_problem(d):
+        row.status = f"suspect: {jitter}"
     return row, one
+
+
+def _jitter_problem(d: Differential) -> str | None:
+    """Why a per-poll figure cannot be trusted: k polls added less CPU than start-up varies by."""
+    if d.cpu_s.min > 0 and d.cpu_s.median > 0:
+        return None
+    return f"{d.k} polls added no measurable CPU over 1 (start-up jitter); raise --polls"
 
 
 # A raw dump costs ~1.4 µs per socket here, while an interpreter's start-up varies by tens of ms
@@ -245,6 +254,8 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
             row.extra["max_reader_callback_s"] = max(callbacks)
         problems = [f"{k}={total} in {len(reports)} runs" for k in ("polls_failed", "poll_timeouts")
                     if (total := sum(int(r.get(k) or 0) for r in reports))]
+        if jitter := _jitter_problem(d):
+            problems.append(jitter)
         seen = [int(r.get("last_poll_sockets", 0)) for r in reports if r]
         if seen and min(seen) < expected_sockets:
             problems.append(f"saw {min(seen)} sockets < {expected_sockets} held")
