@@ -13,8 +13,8 @@ own line. CPU is the child's user + sys from the OS (``wait4``), peak RSS its ``
 service, "wall" is its own report of how long its last poll took (the run length is mostly the
 interval), and "stall" the longest event-loop stall it saw while a dump was being read
 (``--stats-json``: max_dump_stall_s; start-up stalls are left out, they are in max_loop_stall_s),
-with the CPU the process used over that stall (max_dump_stall_cpu_s): a stall much longer than
-that CPU is the OS running something else on this shared machine, not our code holding the loop.
+with the share of it the process spent on CPU (max_dump_stall_cpu_share): far below 100%, the
+stall was the OS running something else on this shared machine, not our code holding the loop.
 Every command runs ``--repeat`` times; the table shows min and median. The machines are shared and
 noisy, so the ratios are only meaningful within one run.
 
@@ -252,7 +252,7 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
             row.extra["max_dump_stall_s"] = {"min": min(stalls), "median": Stat.of(stalls).median,
                                              "max": max(stalls)}
             worst = max((r for r in reports if r), key=lambda r: float(r.get("max_dump_stall_s", 0.0)))
-            row.extra["worst_stall_cpu_s"] = float(worst.get("max_dump_stall_cpu_s", 0.0))
+            row.extra["worst_stall_cpu_share"] = float(worst.get("max_dump_stall_cpu_share", 0.0))
         callbacks = [float(r.get("max_reader_callback_s", 0.0)) for r in reports if r]
         if callbacks:
             row.extra["max_reader_callback_s"] = max(callbacks)
@@ -328,9 +328,9 @@ def print_table(result: dict[str, Any], rows: list[Row], startup: Row | None) ->
             continue
         per_socket = Stat(row.cpu_s.min / n * 1e6, row.cpu_s.median / n * 1e6) if n else None
         stall = row.extra.get("max_dump_stall_s")
-        # The process's CPU over the worst stall: far below the stall, the OS was running others.
-        cpu = row.extra.get("worst_stall_cpu_s")
-        stall_txt = (f"{stall['max'] * 1e3:.1f} (max; cpu {cpu * 1e3:.1f})" if stall and cpu is not None
+        # How much of the worst stall the process was on CPU: far below 100%, the OS ran others.
+        share = row.extra.get("worst_stall_cpu_share")
+        stall_txt = (f"{stall['max'] * 1e3:.1f} (max; {share:.0%} on CPU)" if stall and share is not None
                      else f"{stall['max'] * 1e3:.1f} (max)" if stall else "")
         flag = "" if row.status == "ok" else f"  [{row.status}]"
         print(f"{row.label:40} {_fmt(row.cpu_s):>17} {_fmt(row.wall_s):>17} "

@@ -22,5 +22,5 @@ async def monitor_loop(stats: Stats, period_s: float = 0.005) -> None:
         if stats.dumping and late > stats.max_dump_stall_s:
             stats.max_dump_stall_s = late
             # On a shared machine a stall can be the OS running someone else: this process's CPU
-            # over the same span tells that apart from our own code holding the loop.
-            stats.max_dump_stall_cpu_s = time.process_time() - cpu0
+            # over the same span (sleep period + stall) tells that apart from our code holding the loop.
+            stats.max_dump_stall_cpu_share = (time.process_time() - cpu0) / (late + period_s)

