@@ -329,9 +329,8 @@ def print_table(result: dict[str, Any], rows: list[Row], startup: Row | None) ->
         per_socket = Stat(row.cpu_s.min / n * 1e6, row.cpu_s.median / n * 1e6) if n else None
         stall = row.extra.get("max_dump_stall_s")
         # How much of the worst stall the process was on CPU: far below 100%, the OS ran others.
-        share = row.extra.get("worst_stall_cpu_share")
-        stall_txt = (f"{stall['max'] * 1e3:.1f} (max; {share:.0%} on CPU)" if stall and share is not None
-                     else f"{stall['max'] * 1e3:.1f} (max)" if stall else "")
+        stall_txt = (f"{stall['max'] * 1e3:.1f} (max; {row.extra['worst_stall_cpu_share']:.0%} on CPU)"
+                     if stall else "")
         flag = "" if row.status == "ok" else f"  [{row.status}]"
         print(f"{row.label:40} {_fmt(row.cpu_s):>17} {_fmt(row.wall_s):>17} "
               f"{_fmt(row.rss_bytes, 2**-20, 0):>15} {_fmt(per_socket, 1, 2):>15}  {stall_txt}{flag}")
