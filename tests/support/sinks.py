@@ -24,6 +24,16 @@ def index_of(payload: bytes) -> int:
 
 
 @contextlib.asynccontextmanager
+async def started(sink: Sink) -> AsyncIterator[Sink]:
+    """The sink started, and closed after whatever the block does (a failing assertion too)."""
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.close()
+
+
+@contextlib.asynccontextmanager
 async def running(sink: Sink, **settings: Any) -> AsyncIterator[SinkRunner]:
     """The sink started behind a SinkRunner with short retry delays; stopped (and the sink
     closed) after."""

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.support.sinks import index_of, payloads, running, wait_until
+from tests.support.sinks import index_of, payloads, running, started, wait_until
 from xtcp_async.sinks.kafka import KafkaSink
 from xtcp_async.sinks.spec import parse_sink_url
 
-__all__ = ["index_of", "payloads", "running", "wait_until"]
+__all__ = ["index_of", "payloads", "running", "started", "wait_until"]
 
 #: SASL users every shared broker knows (PLAIN and SCRAM-SHA-256/512).
 SASL_USERS = {"xtcp": "xtcp-test-secret"}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from kafka_helpers import consume, end_offset, index_of, make_sink, payloads, running, wait_until
+from kafka_helpers import consume, end_offset, index_of, make_sink, payloads, running, started, wait_until
 
 from xtcp_async.errors import SinkError
 
@@ -37,13 +37,10 @@ async def test_every_compression_type_round_trips(
     """Each compression codec the sink accepts is accepted by the broker and decoded by a consumer."""
     sent = [p * 3 for p in payloads(50, max_size=3000, seed=7)]  # repeated bytes: compressible
     sink = make_sink(kafka_broker.bootstrap, topic, compression=compression)
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many(sent[:25])
         for payload in sent[25:]:
             await sink.send(payload)
-    finally:
-        await sink.close()
     got = [r.value for r in await consume(kafka_broker.bootstrap, topic)]
     assert got == sent
 
@@ -53,13 +50,10 @@ async def test_send_returns_only_after_the_broker_stored_the_record(
 ) -> None:
     """When send() returns the record is already in the partition log (acks=all, even with a linger)."""
     sink = make_sink(kafka_broker.bootstrap, topic, linger_ms="50")
-    await sink.start()
-    try:
+    async with started(sink):
         for expected in range(1, 6):
             await sink.send(b"payload %d" % expected)
             assert await end_offset(kafka_broker.bootstrap, topic) == expected
-    finally:
-        await sink.close()
 
 
 async def test_payload_of_max_payload_bytes_is_delivered_and_one_more_byte_is_rejected(
@@ -69,14 +63,11 @@ async def test_payload_of_max_payload_bytes_is_delivered_and_one_more_byte_is_re
     sink = make_sink(kafka_broker.bootstrap, topic, max_request_size="65536", key="hostname",
                      key_hostname="edge-01.example")
     assert 65_000 < sink.max_payload_bytes < 65_536
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send(b"a" * sink.max_payload_bytes)
         with pytest.raises(SinkError) as info:
             await sink.send(b"b" * (sink.max_payload_bytes + 1))
         assert info.value.retriable is False
-    finally:
-        await sink.close()
     [record] = await consume(kafka_broker.bootstrap, topic)
     assert len(record.value) == sink.max_payload_bytes
 
@@ -87,11 +78,8 @@ async def test_payloads_larger_than_batch_size_go_out_one_per_batch(
     """A payload bigger than batch_size is still sent (alone in its batch), not refused."""
     sent = payloads(5, min_size=40_000, max_size=60_000, seed=3)
     sink = make_sink(kafka_broker.bootstrap, topic, batch_size="16384")
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many(sent)
-    finally:
-        await sink.close()
     assert [r.value for r in await consume(kafka_broker.bootstrap, topic)] == sent
 
 
@@ -103,11 +91,8 @@ async def test_record_key_follows_the_key_option(
 ) -> None:
     """key=none sends records without a key; key=hostname puts the host name in every key."""
     sink = make_sink(kafka_broker.bootstrap, topic, **options)
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many([b"one", b"two"])
-    finally:
-        await sink.close()
     assert [r.key for r in await consume(kafka_broker.bootstrap, topic)] == [key, key]
 
 
@@ -115,11 +100,8 @@ async def test_client_id_and_acks_one_deliver(kafka_broker: KafkaBroker, topic: 
     """acks=1 without idempotence and a custom client_id still deliver every payload."""
     sent = payloads(20, seed=11)
     sink = make_sink(kafka_broker.bootstrap, topic, acks="1", client_id="edge-collector", linger_ms="5")
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many(sent)
-    finally:
-        await sink.close()
     assert [r.value for r in await consume(kafka_broker.bootstrap, topic)] == sent
 
 
@@ -150,13 +132,10 @@ async def test_send_to_a_closed_port_fails_retriably(topic: str) -> None:
     from tests.brokers.kafka import free_port
 
     sink = make_sink(f"127.0.0.1:{free_port()}", topic, request_timeout_ms="2000")
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError) as info:
             await sink.send(b"x")
         assert info.value.retriable is True
-    finally:
-        await sink.close()
 
 
 async def test_close_is_idempotent_and_leaves_no_task_behind(kafka_broker: KafkaBroker, topic: str) -> None:

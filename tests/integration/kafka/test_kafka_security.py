@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from kafka_helpers import SASL_USERS, consume, make_sink, payloads
+from kafka_helpers import SASL_USERS, consume, make_sink, payloads, started
 
 from xtcp_async.errors import SinkError
 
@@ -27,12 +27,9 @@ async def test_tls_with_client_certificate_delivers(kafka_broker: KafkaBroker, t
     sent = payloads(40, seed=21)
     sink = make_sink(kafka_broker.ssl_bootstrap, topic, **_tls_options(kafka_broker))
     assert sink.settings["security_protocol"] == "SSL"
-    await sink.start()
-    try:
+    async with started(sink):
         assert sink.connected
         await sink.send_many(sent)
-    finally:
-        await sink.close()
     assert [r.value for r in await consume(kafka_broker.bootstrap, topic)] == sent
 
 
@@ -43,14 +40,11 @@ async def test_tls_without_the_required_client_certificate_fails_retriably(
     assert kafka_broker.tls is not None
     sink = make_sink(kafka_broker.ssl_bootstrap, topic, ca_file=str(kafka_broker.tls.ca_file),
                      request_timeout_ms="3000")
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError) as info:
             await sink.send(b"x")
         assert info.value.retriable is True
         assert not sink.connected
-    finally:
-        await sink.close()
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
@@ -63,11 +57,8 @@ async def test_sasl_password_from_a_file_authenticates(
     secret.write_text(password + "\n")
     sink = make_sink(kafka_broker.sasl_bootstrap, topic, sasl_mechanism=mechanism, sasl_username=user,
                      sasl_password_file=str(secret))
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many([b"one", b"two"])
-    finally:
-        await sink.close()
     assert [r.value for r in await consume(kafka_broker.bootstrap, topic)] == [b"one", b"two"]
 
 
@@ -79,11 +70,8 @@ async def test_sasl_password_from_the_environment_authenticates(
     monkeypatch.setenv("XTCP_TEST_KAFKA_PASSWORD", password)
     sink = make_sink(kafka_broker.sasl_bootstrap, topic, sasl_mechanism="SCRAM-SHA-256", sasl_username=user,
                      sasl_password_env="XTCP_TEST_KAFKA_PASSWORD")
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send(b"env")
-    finally:
-        await sink.close()
     assert [r.value for r in await consume(kafka_broker.bootstrap, topic)] == [b"env"]
 
 
@@ -94,10 +82,7 @@ async def test_wrong_sasl_password_is_a_retriable_error(
     monkeypatch.setenv("XTCP_TEST_KAFKA_PASSWORD", "not-the-password")
     sink = make_sink(kafka_broker.sasl_bootstrap, topic, sasl_mechanism="PLAIN", sasl_username="xtcp",
                      sasl_password_env="XTCP_TEST_KAFKA_PASSWORD", request_timeout_ms="3000")
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError) as info:
             await sink.send(b"x")
         assert info.value.retriable is True
-    finally:
-        await sink.close()

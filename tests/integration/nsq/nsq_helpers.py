@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 
-from tests.support.sinks import index_of, payloads, running, wait_until
+from tests.support.sinks import index_of, payloads, running, started, wait_until
 from xtcp_async.sinks.nsq import NsqSink
 from xtcp_async.sinks.spec import parse_sink_url
 
-__all__ = ["index_of", "payloads", "running", "wait_until"]
+__all__ = ["index_of", "payloads", "running", "started", "wait_until"]
 
 
 def make_sink(address: str, topic: str, **options: str) -> NsqSink:

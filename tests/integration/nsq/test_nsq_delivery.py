@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from nsq_helpers import make_sink, payloads, running, wait_until
+from nsq_helpers import make_sink, payloads, running, started, wait_until
 
 from tests.brokers.nsqd import Nsqd, TlsFiles, consume
 
@@ -34,13 +34,10 @@ async def test_many_batches_go_out_as_mpubs_within_the_body_limit(
     sink = make_sink(daemon.tcp_address, topic, max_body_bytes=str(64 * 1024),
                      max_message_bytes=str(8 * 1024))
     sent = payloads(1500, min_size=1000, max_size=8 * 1024 - 4)
-    await sink.start()
-    try:
+    async with started(sink):
         for start in range(0, len(sent), sink.max_send_many):
             await sink.send_many(sent[start : start + sink.max_send_many])
         assert sink.connected
-    finally:
-        await sink.close()
     assert daemon.topic_message_count(topic) == len(sent)
     got = consume(daemon.tcp_address, topic, len(sent))
     assert collections.Counter(got) == collections.Counter(sent)
@@ -74,14 +71,11 @@ async def test_publishes_over_tls_verified_by_the_ca(
     daemon = nsqd_factory(tls=tls_files)
     sink = make_sink(daemon.tcp_address, topic, tls="true", ca_file=str(tls_files.ca_file))
     sent = payloads(50)
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send_many(sent)
         conn = next(iter(sink._conns.values()))
         assert conn.identify_response["tls_v1"] is True
         assert conn._writer.get_extra_info("ssl_object") is not None
-    finally:
-        await sink.close()
     assert sorted(consume(daemon.tcp_address, topic, len(sent))) == sorted(sent)
 
 
@@ -94,14 +88,11 @@ async def test_tls_with_an_unknown_ca_never_delivers(
     other = make_tls_files(tmp_path / "other-ca")
     daemon = nsqd_factory(tls=tls_files)
     sink = make_sink(daemon.tcp_address, topic, tls="true", ca_file=str(other.ca_file), timeout_s="0.5")
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError, match="no connection") as info:
             await sink.send(b"x")
         assert info.value.retriable
         assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
-    finally:
-        await sink.close()
     assert daemon.topic_message_count(topic) == 0
 
 
@@ -110,12 +101,9 @@ async def test_compressed_connections_deliver_intact(nsqd: Nsqd, topic: str, com
     """With compression negotiated, PUB and MPUB (large too) arrive byte for byte."""
     sink = make_sink(nsqd.tcp_address, topic, compression=compression)
     sent = payloads(200, max_size=60_000)
-    await sink.start()
-    try:
+    async with started(sink):
         await sink.send(sent[0])
         await sink.send_many(sent[1:])
         conn = next(iter(sink._conns.values()))
         assert conn.identify_response[compression] is True
-    finally:
-        await sink.close()
     assert collections.Counter(consume(nsqd.tcp_address, topic, len(sent))) == collections.Counter(sent)

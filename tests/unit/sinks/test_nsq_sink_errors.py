@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.support.sinks import started
 from xtcp_async.errors import SinkError
 from xtcp_async.sinks.nsq import NsqSink
 from xtcp_async.sinks.spec import parse_sink_url
@@ -104,14 +105,11 @@ async def test_a_batch_failing_halfway_resumes_without_duplicates(make_server: M
     sink = NsqSink.from_spec(parse_sink_url(
         f"nsq://127.0.0.1:{fake.port}/t?max_message_bytes=100&max_body_bytes=108&reconnect_interval_s=0.05"))
     batch = [bytes([i]) * 50 for i in range(4)]  # two per MPUB: 4 + 2 * 54 = 112 > 108, so one each
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError) as info:
             await sink.send_many(batch)
         assert info.value.retriable
         await sink.send_many(batch)  # the runner retries the very same list
-    finally:
-        await sink.close()
     sent = [m for _, msgs in fake.commands for m in msgs]
     # First command delivered batch[0]; second (batch[1]) failed; the retry starts at batch[1].
     assert sent == [batch[0], batch[1], batch[1], batch[2], batch[3]]
@@ -122,13 +120,10 @@ async def test_bad_message_answer_is_not_retriable(make_server: MakeServer) -> N
     """E_BAD_MESSAGE (nsqd's own limit is lower than ours) drops the payload instead of looping."""
     fake = await make_server([b"E_BAD_MESSAGE PUB message too big 10 > 5"])
     sink = NsqSink.from_spec(parse_sink_url(f"nsq://127.0.0.1:{fake.port}/t"))
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError, match="E_BAD_MESSAGE") as info:
             await sink.send(b"0123456789")
         assert not info.value.retriable
-    finally:
-        await sink.close()
 
 
 async def test_no_answer_times_out_retriably_and_reconnects(make_server: MakeServer) -> None:
@@ -136,13 +131,10 @@ async def test_no_answer_times_out_retriably_and_reconnects(make_server: MakeSer
     fake = await make_server([None, b"OK"])
     sink = NsqSink.from_spec(parse_sink_url(
         f"nsq://127.0.0.1:{fake.port}/t?timeout_s=0.2&reconnect_interval_s=0.05"))
-    await sink.start()
-    try:
+    async with started(sink):
         with pytest.raises(SinkError, match="not acknowledged") as info:
             await sink.send(b"first")
         assert info.value.retriable
         await sink.send(b"second")
-    finally:
-        await sink.close()
     assert [m for _, msgs in fake.commands for m in msgs] == [b"first", b"second"]
     assert fake.connections == 2
