@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics-listen", metavar="HOST:PORT",
       help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
     a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
+    # issue 10: network namespaces
+    a("--netns", metavar="self|all|NAME[,NAME...]",
+      help="network namespaces to poll: self (default: the one it runs in), all (every namespace on "
+           "the host: /run/netns names and every process's; needs CAP_SYS_ADMIN, CAP_SYS_PTRACE), or "
+           "ip-netns names (add 'self' to keep the own one)")
+    a("--netns-rescan", metavar="S", type=float,
+      help="seconds between namespace rediscoveries (default: before every poll)")
     p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
     return p
 

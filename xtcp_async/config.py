@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -26,6 +26,7 @@ from xtcp_async import __version__
 from xtcp_async.errors import ConfigError
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.request import states_mask
+from xtcp_async.netns.select import NetnsSelection, parse_netns_selection
 from xtcp_async.sinks.base import FORMATS
 from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
@@ -68,6 +69,22 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     metrics_listen: str = "127.0.0.1:9088"
     stats_json: str | None = None
+    # -- issue 10: network namespaces (see xtcp_async/netns/) ------------------------------------
+    #: "self", "all", or named namespaces (``ip netns`` names).
+    netns: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["self"])
+    #: Seconds between namespace rediscoveries; None: before every poll.
+    netns_rescan: float | None = Field(default=None, gt=0)
+
+    @field_validator("netns", mode="before")
+    @classmethod
+    def _netns_list(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("netns")
+    @classmethod
+    def _netns(cls, v: list[str]) -> list[str]:
+        parse_netns_selection(v)  # ValueError names what is wrong
+        return v
 
     @field_validator("sink", mode="before")
     @classmethod
@@ -139,6 +156,9 @@ class PollSettings:
     jitter: float
     poll_timeout_s: float
     count: int | None
+    #: issue 10: which namespaces to poll and how often to rediscover them.
+    netns: NetnsSelection = field(default_factory=lambda: NetnsSelection(mode="self"))
+    netns_rescan_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -218,7 +238,8 @@ def _slice(s: Settings) -> Config:
     families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
     count = 1 if s.once else s.count
     poll = PollSettings(families=families, states_mask=states_mask(s.states), interval_s=s.interval,
-                        jitter=s.jitter, poll_timeout_s=effective_poll_timeout(s), count=count)
+                        jitter=s.jitter, poll_timeout_s=effective_poll_timeout(s), count=count,
+                        netns=parse_netns_selection(s.netns), netns_rescan_s=s.netns_rescan)
     return Config(settings=s, poll=poll, sinks=tuple(sinks))
 
 

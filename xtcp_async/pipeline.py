@@ -13,8 +13,11 @@ import logging
 import random
 import struct
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from xtcp_async.config import Config
 from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
@@ -23,10 +26,14 @@ from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.fields import GROUP_BY_ATTR
+from xtcp_async.netlink.origin import NO_ORIGIN, NetnsOrigin
 from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
 from xtcp_async.stats import Stats
+
+if TYPE_CHECKING:
+    from xtcp_async.netns.poller import NamespacePoller
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ class PollInfo:
 class PollChunk:
     poll: PollInfo
     chunk: Chunk
+    #: issue 10: the namespace the chunk was dumped in (None: --netns self, nothing stamped).
+    origin: NetnsOrigin | None = None
 
 
 @dataclass
@@ -116,6 +125,12 @@ class Poller:
         self.stats = stats
         self.out = out
         self.sock = sock or DiagSocket()
+        # issue 10: --netns all / NAME polls many namespaces (xtcp_async.netns); self: just `sock`.
+        self.namespaces: NamespacePoller | None = None
+        if not self.cfg.netns.only_self:
+            from xtcp_async.netns.poller import NamespacePoller
+
+            self.namespaces = NamespacePoller(self.cfg, stats)
         self._stop = asyncio.Event()
         self._poll_id = 0
 
@@ -125,7 +140,8 @@ class Poller:
 
     async def run(self) -> None:
         try:
-            self.sock.open()
+            if self.namespaces is None:
+                self.sock.open()
             next_start = time.monotonic()
             while not self._stop.is_set():
                 await self.poll_once()
@@ -141,38 +157,23 @@ class Poller:
                     await asyncio.wait_for(self._stop.wait(), delay)
         finally:
             self.sock.close()
+            if self.namespaces is not None:
+                self.namespaces.close()
             await self.out.put(None)
 
     async def poll_once(self) -> PollInfo:
         self._poll_id += 1
         info = PollInfo(poll_id=self._poll_id, timestamp_ns=time.time_ns())
         t0 = time.perf_counter()
-        for family in self.cfg.families:
-            fname = c.FAMILY_NAMES.get(family, str(family))
-            status = DumpStatus(family=family)
-            f0 = time.perf_counter()
-            self.stats.dumping = True
-            try:
-                async for chunk in self.sock.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
-                                                  timeout_s=self.cfg.poll_timeout_s, status=status):
-                    await self.out.put(PollChunk(info, chunk))
-            except PollTimeoutError as exc:
-                self.stats.poll_timeouts += 1
-                self._fail(info, exc)
-            except NetlinkError as exc:
-                self.stats.netlink_errors += 1
-                self._fail(info, exc)
-            finally:
-                self.stats.dumping = False
-                self.stats.bytes_read += status.bytes_read
-                self.stats.recvs += status.recvs
-                self.stats.stale_messages += status.stale_messages
-                self.stats.max_reader_callback_s = max(self.stats.max_reader_callback_s,
-                                                       self.sock.max_callback_s)
-                if status.interrupted:
-                    info.interrupted = True
-                    self.stats.dumps_interrupted += 1
-            self.stats.dump_finished(fname, time.perf_counter() - f0, status.bytes_read)
+        self.stats.dumping = True
+        try:
+            if self.namespaces is None:
+                for family in self.cfg.families:
+                    await self.dump_family(self.sock, family, info)
+            else:
+                await self.namespaces.poll(info, self.dump_family)
+        finally:
+            self.stats.dumping = False
         await self.out.put(PollEnd(info))
         self.stats.polls += 1
         self.stats.last_poll_duration_s = time.perf_counter() - t0
@@ -180,6 +181,42 @@ class Poller:
             self.stats.last_poll_ok = True
             self.stats.last_poll_error = None
         return info
+
+    async def dump_family(self, sock: DiagSocket, family: int, info: PollInfo, origin: NetnsOrigin | None = None,
+                          gone: Callable[[], bool] | None = None) -> bool:
+        """One dump of ``family`` on ``sock`` into the chunk queue; False when it failed.
+
+        ``gone`` (other namespaces) says whether a failed dump's namespace has vanished: that is
+        counted in ``netns_vanished`` and does not fail the poll.
+        """
+        fname = c.FAMILY_NAMES.get(family, str(family))
+        status = DumpStatus(family=family)
+        f0 = time.perf_counter()
+        ok = False
+        try:
+            async for chunk in sock.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
+                                         timeout_s=self.cfg.poll_timeout_s, status=status):
+                await self.out.put(PollChunk(info, chunk, origin))
+            ok = True
+        except NetlinkError as exc:
+            if gone is not None and gone():
+                self.stats.netns_vanished += 1
+            elif isinstance(exc, PollTimeoutError):
+                self.stats.poll_timeouts += 1
+                self._fail(info, exc)
+            else:
+                self.stats.netlink_errors += 1
+                self._fail(info, exc)
+        finally:
+            self.stats.bytes_read += status.bytes_read
+            self.stats.recvs += status.recvs
+            self.stats.stale_messages += status.stale_messages
+            self.stats.max_reader_callback_s = max(self.stats.max_reader_callback_s, sock.max_callback_s)
+            if status.interrupted:
+                info.interrupted = True
+                self.stats.dumps_interrupted += 1
+        self.stats.dump_finished(fname, time.perf_counter() - f0, status.bytes_read)
+        return ok
 
     def _fail(self, info: PollInfo, exc: Exception) -> None:
         info.failed = True
@@ -205,7 +242,7 @@ class Decoder:
         self._record_counter = 0
 
     async def run(self) -> None:
-        chunks: list[Chunk] = []
+        chunks: list[PollChunk] = []
         size = 0
         current: PollInfo | None = None
         while True:
@@ -215,7 +252,7 @@ class Decoder:
                 return
             if isinstance(item, PollChunk):
                 current = item.poll
-                chunks.append(item.chunk)
+                chunks.append(item)
                 size += len(item.chunk.data)
                 if size < DECODE_BYTES:
                     continue
@@ -229,7 +266,8 @@ class Decoder:
             if isinstance(item, PollEnd):
                 await self.out.put(item)
 
-    def _decode(self, chunks: Sequence[Chunk], poll: PollInfo) -> SocketBatch:
+    def _decode(self, items: Sequence[PollChunk], poll: PollInfo) -> SocketBatch:
+        chunks = [it.chunk for it in items]
         res = decode_messages([ch.data for ch in chunks], [ch.read_ns for ch in chunks])
         self.stats.decode_problems.update(res.problems)
         s = self.cfg.settings
@@ -239,7 +277,14 @@ class Decoder:
                         record_counter_start=self._record_counter)
         self._record_counter += res.batch.n
         self.stats.sockets += res.batch.n
-        return res.batch.with_meta(meta)
+        batch = res.batch.with_meta(meta)
+        if any(it.origin is not None for it in items):
+            # Namespaces are stamped per chunk: a code per chunk, spread to its rows by numpy.
+            table: dict[NetnsOrigin, int] = {}
+            per_chunk = np.array([table.setdefault(it.origin or NO_ORIGIN, len(table)) for it in items],
+                                 dtype=np.intp)
+            batch = batch.with_origins(per_chunk[res.row_chunk], tuple(table))
+        return batch
 
 
 @dataclass

@@ -41,6 +41,18 @@ class Stats:
     last_poll_ok: bool | None = None
     last_poll_error: str | None = None
     last_poll_duration_s: float = 0.0
+    # -- issue 10: network namespaces (--netns all / NAME); no per-namespace series ---------------
+    #: Namespaces dumped in the last poll.
+    netns_polled: int = 0
+    #: Namespaces seen at the last rescan that could not be entered (no CAP_SYS_ADMIN, ...).
+    netns_unenterable: int = 0
+    #: Attempts to enter a namespace that failed, over all rescans.
+    netns_enter_failures: int = 0
+    #: Namespaces that went away between discovery and their dump, or during it.
+    netns_vanished: int = 0
+    #: Processes whose namespace could not be read at the last rescan (no CAP_SYS_PTRACE).
+    netns_unreadable_processes: int = 0
+    netns_rescans: int = 0
     #: Called as fn(family_name, seconds, bytes_read) after every dump (metrics hook).
     dump_listeners: list[Callable[[str, float, int], None]] = field(default_factory=list)
 

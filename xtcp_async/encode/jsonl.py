@@ -31,6 +31,15 @@ def _const_prefix(batch: SocketBatch) -> str:
     return head[:-1].replace("%", "%%")  # without the closing brace; literal % escaped for templating
 
 
+def _origin_column(batch: SocketBatch) -> Any:
+    """Per row, the JSON members of its namespace/container/pod (rendered once per namespace)."""
+    if batch.origin_codes is None:
+        return None
+    texts = ["".join(f',"{k}":{json.dumps(v, ensure_ascii=False)}' for k, v in o.values().items())
+             for o in batch.origins]
+    return np.array(texts, dtype=object)[batch.origin_codes]
+
+
 def encode_rows(batch: SocketBatch) -> list[bytes]:
     """One newline-terminated JSON object per socket."""
     n = batch.n
@@ -51,6 +60,7 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
     cong = np.array(batch.congestion_names(), dtype=object)
     enum = np.array(CONGESTION_ENUM_NAMES, dtype=object)[batch.congestion_enums()]
     counter = np.arange(n, dtype=np.int64) + batch.meta.record_counter_start
+    origin = _origin_column(batch)
 
     out: list[bytes] = [b""] * n
     for g in range(len(uniq)):
@@ -60,6 +70,9 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
                  ',"tcp_info_length":%d,"' + SOURCE + '":"%s","' + DESTINATION + '":"%s"']
         cols: list[Any] = [counter[rows], batch.read_ns[rows], fam_name[rows], batch.lengths["tcp_info"][rows],
                            src[rows], dst[rows]]
+        if origin is not None:
+            parts.append("%s")
+            cols.append(origin[rows])
         for i, f in enumerate(_INT_FIELDS):
             if present[i, first]:
                 parts.append(f',"{f.name}":%d')

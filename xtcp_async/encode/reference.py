@@ -27,6 +27,7 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
     enums = batch.congestion_enums().tolist()
     read_ns = batch.read_ns.tolist()
     ti_len = batch.lengths["tcp_info"].tolist()
+    origins = batch.row_origins()
     out: list[pb.XtcpFlatRecord] = []
     for i in range(batch.n):
         r = pb.XtcpFlatRecord(
@@ -40,6 +41,8 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
             inet_diag_msg_socket_source=src[i].tobytes(),
             inet_diag_msg_socket_destination=dst[i].tobytes(),
         )
+        for name, value in origins[i].values().items():
+            setattr(r, name, value)
         for name, values, present in cols:
             if present[i]:
                 setattr(r, name, values[i])

@@ -32,6 +32,7 @@ once per group, then the continuation bits come from a table by length.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ from xtcp_async.encode.varints import (
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
-from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
+from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELD_BY_NAME, FIELDS, Field
+from xtcp_async.netlink.origin import ORIGIN_FIELDS
 
 U64 = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[Any]
@@ -132,6 +134,8 @@ def _items(batch: SocketBatch) -> list[_Item]:
         SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
     }
+    for name in ORIGIN_FIELDS:  # issue 10: per row, one entry of the batch's namespace table
+        per_row[name] = functools.partial(_origin_table, batch, name)
     # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
     extremes: dict[str, tuple[int, int]] = {}
     for g, lens in lengths.items():
@@ -171,6 +175,14 @@ def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, 
         if lo < f.end:
             col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
     return _Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
+
+
+def _origin_table(batch: SocketBatch, name: str) -> _Table | None:
+    if batch.origin_codes is None:
+        return None
+    number = FIELD_BY_NAME[name].number
+    entries = [field_bytes(number, getattr(o, name)) for o in batch.origins]
+    return _Table(batch.origin_codes, entries) if any(entries) else None
 
 
 def _family_table(batch: SocketBatch) -> _Table:

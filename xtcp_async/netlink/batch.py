@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.fields import CONGESTION_ENUM, CONGESTION_ENUM_NAMES, FIELD_BY_NAME, FIELDS, Field
+from xtcp_async.netlink.origin import NO_ORIGIN, NetnsOrigin
 
 U8Array = npt.NDArray[np.uint8]
 IntArray = npt.NDArray[np.integer[Any]]
@@ -58,6 +59,10 @@ class SocketBatch:
     congestion: npt.NDArray[np.bytes_]
     read_ns: npt.NDArray[np.int64]
     meta: PollMeta = field(default_factory=PollMeta)
+    #: issue 10: per row, an index into ``origins`` (the row's namespace, container, pod);
+    #: None when rows carry no origin (``--netns self``).
+    origin_codes: npt.NDArray[np.intp] | None = None
+    origins: tuple[NetnsOrigin, ...] = ()
 
     def present(self, f: Field) -> BoolArray:
         """Which rows carry field ``f``."""
@@ -75,6 +80,10 @@ class SocketBatch:
     def with_meta(self, meta: PollMeta) -> SocketBatch:
         return replace(self, meta=meta)
 
+    def with_origins(self, codes: npt.NDArray[np.intp], origins: tuple[NetnsOrigin, ...]) -> SocketBatch:
+        """This batch with each row's origin: ``origins[codes[i]]`` for row ``i``."""
+        return replace(self, origin_codes=codes, origins=origins)
+
     def slice(self, start: int, stop: int) -> SocketBatch:
         """Rows ``start:stop`` (views, no copy); record_counter follows the rows."""
         stop = min(stop, self.n)
@@ -86,7 +95,16 @@ class SocketBatch:
             congestion=self.congestion[start:stop],
             read_ns=self.read_ns[start:stop],
             meta=meta,
+            origin_codes=None if self.origin_codes is None else self.origin_codes[start:stop],
+            origins=self.origins,
         )
+
+    def row_origins(self) -> list[NetnsOrigin]:
+        """The origin of each row (NO_ORIGIN where none was stamped)."""
+        if self.origin_codes is None:
+            return [NO_ORIGIN] * self.n
+        table = self.origins
+        return [table[i] for i in self.origin_codes.tolist()]
 
     @staticmethod
     def concat(batches: list[SocketBatch]) -> SocketBatch:
@@ -103,6 +121,7 @@ class SocketBatch:
             congestion=np.concatenate([b.congestion for b in batches]),
             read_ns=np.concatenate([b.read_ns for b in batches]),
             meta=batches[0].meta,
+            **_concat_origins(batches),
         )
 
     def congestion_names(self) -> list[str]:
@@ -163,8 +182,10 @@ class SocketBatch:
         columns = [(f.name, self.columns[f.name].tolist(), self.present(f).tolist())
                    for f in FIELDS if f.name in self.columns and f.proto_type != "bytes"]
         cong_present = (self.lengths["congestion"] > 0).tolist()
+        origins = self.row_origins()
         for i, row in enumerate(rows):
             row.update(per_batch)
+            row.update(origins[i].values())
             row["record_counter"] = m.record_counter_start + i
             row["socket_read_timestamp_ns"] = read_ns[i]
             row["inet_diag_msg_family_name"] = c.FAMILY_NAMES.get(fam[i], str(fam[i]))
@@ -178,6 +199,20 @@ class SocketBatch:
                 row["congestion_algorithm_string"] = cong[i]
                 row["congestion_algorithm_enum"] = CONGESTION_ENUM_NAMES[int(enums[i])]
         return rows
+
+
+def _concat_origins(batches: list[SocketBatch]) -> dict[str, Any]:
+    """origin_codes/origins of the rows of ``batches`` joined: one merged table, codes remapped."""
+    if all(b.origin_codes is None for b in batches):
+        return {}
+    table: dict[NetnsOrigin, int] = {}
+    parts = []
+    for b in batches:
+        own = b.origins if b.origin_codes is not None else (NO_ORIGIN,)
+        remap = np.array([table.setdefault(o, len(table)) for o in own], dtype=np.intp)
+        codes = b.origin_codes if b.origin_codes is not None else np.zeros(b.n, dtype=np.intp)
+        parts.append(remap[codes])
+    return {"origin_codes": np.concatenate(parts), "origins": tuple(table)}
 
 
 def empty_batch() -> SocketBatch:

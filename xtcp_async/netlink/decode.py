@@ -71,6 +71,8 @@ class DecodeResult:
     #: Some message carried NLM_F_DUMP_INTR: the dump is not a consistent snapshot.
     dump_interrupted: bool = False
     messages: int = 0
+    #: Per row, the index of the chunk it came from (issue 10 stamps namespaces per chunk).
+    row_chunk: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 class _Walk:
@@ -256,6 +258,7 @@ def decode_messages(chunks: Iterable[bytes], read_ns: Sequence[int] | None = Non
             _walk_chunk(ch, bases[i], i, w, res)
         aw = ArrayWalk.from_scalar(w)
     res.batch = _gather(joined, aw, read_ns, res)
+    res.row_chunk = aw.row_chunk
     return res
 
 

@@ -101,6 +101,11 @@ FIELDS: tuple[Field, ...] = (
     Field("timestamp_ns", 10, "int64", "meta"),
     Field("hostname", 20, "string", "meta"),
     Field("location", 21, "string", "meta"),
+    # issue 10: a row's namespace and container (xtcp2's numbers), per namespace (origin table).
+    Field("netns", 30, "string", "meta"),
+    Field("netns_inode", 31, "uint64", "meta"),
+    Field("container_id", 40, "string", "meta"),
+    Field("container_runtime", 41, "string", "meta"),
     Field("label", 50, "string", "meta"),
     Field("tag", 51, "string", "meta"),
     Field("record_counter", 60, "uint64", "meta"),
@@ -230,6 +235,10 @@ FIELDS: tuple[Field, ...] = (
     # --- ours: attributes xtcp2 lacks, 3200-3299 ------------------------------------------------
     Field("socket_mark", 3201, "uint32", "mark", 0, 4),
     Field("skv6only", 3202, "uint32", "skv6only", 0, 1),
+    # --- ours: Kubernetes pod of a row's namespace, 3300-3349 (issue 10) ------------------------
+    Field("pod_uid", 3301, "string", "meta"),
+    Field("pod_name", 3302, "string", "meta"),
+    Field("pod_namespace", 3303, "string", "meta"),
 )
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}

@@ -16,7 +16,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from xtcp_async.errors import NetlinkError, PollTimeoutError
@@ -56,9 +56,15 @@ class DiagSocket:
     """A sock_diag socket that runs one dump at a time."""
 
     def __init__(self, *, recv_buffer_bytes: int = 64 * 1024, max_recvs_per_callback: int = 4,
-                 max_pending_chunks: int = 16, rcvbuf_bytes: int = 1 << 20) -> None:
+                 max_pending_chunks: int = 16, rcvbuf_bytes: int = 1 << 20,
+                 opener: Callable[[int], socket.socket] | None = None, keep_buffer: bool = True) -> None:
         # ≥32 KiB: the kernel sizes later dump chunks by our last recv (up to 32 KiB).
-        self._buf = bytearray(max(recv_buffer_bytes, 32 * 1024))
+        self._buf_bytes = max(recv_buffer_bytes, 32 * 1024)
+        #: issue 10: one socket per network namespace, hundreds of them, dump a few at a time;
+        #: those allocate their buffer per dump (``keep_buffer=False``) instead of holding 64 KiB each.
+        self._buf: bytearray | None = bytearray(self._buf_bytes) if keep_buffer else None
+        #: Makes a bound socket (given SO_RCVBUF); None: one in the caller's namespace.
+        self._opener = opener
         self._max_recvs = max_recvs_per_callback
         self._max_pending = max_pending_chunks
         self._rcvbuf = rcvbuf_bytes
@@ -69,21 +75,10 @@ class DiagSocket:
 
     def open(self) -> None:
         """Create and bind the socket (idempotent)."""
-        if self._sock is not None:
-            return
-        try:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-                                 c.NETLINK_SOCK_DIAG)
-        except OSError as exc:
-            raise NetlinkError(f"cannot open a NETLINK_SOCK_DIAG socket: {exc}", exc.errno or 0) from exc
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
-            sock.bind((0, 0))
+        if self._sock is None:
+            sock = self._opener(self._rcvbuf) if self._opener is not None else new_diag_socket(self._rcvbuf)
             self._port_id = sock.getsockname()[0]
-        except OSError as exc:
-            sock.close()
-            raise NetlinkError(f"cannot bind the netlink socket: {exc}", exc.errno or 0) from exc
-        self._sock = sock
+            self._sock = sock
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
@@ -93,9 +88,9 @@ class DiagSocket:
 
     def _reopen(self) -> None:
         # After an abandoned dump the kernel may still hold part of it for this port id;
-        # a fresh socket is the cheapest way to never read those bytes.
+        # a fresh socket is the cheapest way to never read those bytes. It is made by the next
+        # dump's open(): making it here could raise (a namespace gone) over the dump's own error.
         self.close()
-        self.open()
 
     async def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
                    status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP) -> AsyncIterator[Chunk]:
@@ -116,7 +111,7 @@ class DiagSocket:
         failure: list[BaseException] = []
         fd = sock.fileno()
         reading = False
-        buf = self._buf
+        buf = self._buf if self._buf is not None else bytearray(self._buf_bytes)
         view = memoryview(buf)
         port_id = self._port_id
         fam = c.FAMILY_NAMES.get(family, f"family {family}")
@@ -233,6 +228,22 @@ class DiagSocket:
                 if err > 0:
                     failure.append(_kernel_error(err))
         return True
+
+def new_diag_socket(rcvbuf_bytes: int = 1 << 20) -> socket.socket:
+    """A non-blocking NETLINK_SOCK_DIAG socket, bound, in the calling thread's network namespace."""
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                             c.NETLINK_SOCK_DIAG)
+    except OSError as exc:
+        raise NetlinkError(f"cannot open a NETLINK_SOCK_DIAG socket: {exc}", exc.errno or 0) from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
+        sock.bind((0, 0))
+    except OSError as exc:
+        sock.close()
+        raise NetlinkError(f"cannot bind the netlink socket: {exc}", exc.errno or 0) from exc
+    return sock
+
 
 def _kernel_error(err: int) -> NetlinkError:
     name = errno_mod.errorcode.get(err, str(err))
