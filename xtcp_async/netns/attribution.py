@@ -22,7 +22,7 @@ from typing import Any
 
 _UID = r"[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}"
 #: kubepods-burstable-pod<uid>.slice (systemd) or pod<uid> (cgroupfs).
-_POD = re.compile(rf"^(?:kubepods(?:-[a-z]+)*-)?pod({_UID})(?:\.slice)?$")
+_POD = re.compile(rf"^(?:[a-z]+-)*pod({_UID})(?:\.slice)?$")
 #: A container's cgroup: <prefix>-<id>.scope (systemd) or the bare id (cgroupfs, /docker/<id>).
 _CONTAINER = re.compile(r"^(?:(docker|cri-containerd|crio|libpod)-)?([0-9a-f]{64})(?:\.scope)?$")
 _RUNTIME_BY_PREFIX = {"docker": "docker", "cri-containerd": "containerd", "crio": "cri-o", "libpod": "podman"}
@@ -47,7 +47,7 @@ NOTHING = Attribution()
 def parse_cgroup_path(path: str) -> Attribution:
     """Pod uid, container id and runtime from one cgroup path (NOTHING when it has neither)."""
     segments = [s for s in path.split("/") if s]
-    in_kubepods = any(s == "kubepods" or s.startswith("kubepods") for s in segments)
+    in_kubepods = any("kubepods" in s for s in segments)
     pod_uid = ""
     container_id = runtime = ""
     for i, seg in enumerate(segments):

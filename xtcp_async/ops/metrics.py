@@ -70,6 +70,17 @@ class ServiceCollector(Collector):
                     s.last_poll_duration_s)
         yield gauge("last_poll_ok", "1 if the last poll succeeded, 0 if it failed, -1 before the first.",
                     -1 if s.last_poll_ok is None else int(s.last_poll_ok))
+        # -- issue 10: network namespaces (totals only: series must not grow with pods) ------------
+        yield gauge("netns_polled", "Network namespaces dumped in the last poll.", s.netns_polled)
+        yield gauge("netns_unenterable", "Namespaces seen at the last rescan that could not be entered "
+                    "(no CAP_SYS_ADMIN).", s.netns_unenterable)
+        yield counter("netns_enter_failures", "Failed attempts to enter a network namespace.",
+                      s.netns_enter_failures)
+        yield counter("netns_vanished", "Namespaces that went away between discovery and their dump, or "
+                      "during it (counted, not a failed poll).", s.netns_vanished)
+        yield gauge("netns_unreadable_processes", "Processes whose namespace could not be read at the last "
+                    "rescan (no CAP_SYS_PTRACE).", s.netns_unreadable_processes)
+        yield counter("netns_rescans", "Namespace rediscoveries.", s.netns_rescans)
         problems = CounterMetricFamily(f"{PREFIX}_decode_problems", "Malformed or unexpected netlink "
                                        "data found by the decoder, by kind.", labels=["kind"])
         for kind, n in sorted(s.decode_problems.items()):
