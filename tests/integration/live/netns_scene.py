@@ -1,0 +1,72 @@
+"""Namespaces for the ``--netns`` live tests: named ones (``ip netns add``) and unnamed ones that
+exist only because a process started with ``unshare -n`` is in them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .harness import Netns
+
+
+@dataclass
+class UnnamedNetns:
+    """A network namespace held only by the process started in it (``unshare -n``, no name)."""
+
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def argv(self, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """``argv`` run in a new namespace of its own with lo up: exec keeps the pid, so ``pid`` is in it."""
+        return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *map(str, argv)]
+
+    def popen(self, argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.Popen[str]:
+        """Start the holding process (only one per namespace: a second would make a second namespace)."""
+        assert not self.started, "an unnamed namespace has exactly one holder here"
+        proc = subprocess.Popen(self.argv(argv), text=True, **kwargs)
+        self.started.append(proc)
+        return proc
+
+    @property
+    def pid(self) -> int:
+        return self.started[0].pid
+
+    @property
+    def path(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
+    def enter(self, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """``argv`` run inside this namespace from outside (nsenter)."""
+        return ["nsenter", "-t", str(self.pid), "-n", *map(str, argv)]
+
+    def delete(self) -> None:
+        """Kill the holder: the namespace goes with it (idempotent)."""
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        self.started.clear()
+
+
+def inode(path: str) -> int:
+    return os.stat(path).st_ino
+
+
+def named_enter(ns: Netns, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``argv`` run inside a named namespace (like ``ss -N NAME``)."""
+    return ns.argv(argv)
+
+
+def run_text(argv: list[str]) -> str:
+    """stdout of ``argv``; RuntimeError with its stderr when it fails."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
