@@ -67,7 +67,8 @@ def test_file_sink_on_a_directory_is_a_config_error(tmp_path: Path, capsys: pyte
     assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\x00\x01", "interval = 5\nlocation = \"caf\xe9\"\n".encode("latin-1")])
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\x00\x01",
+                                     "interval = 5\nlocation = \"caf\xe9\"\n".encode("latin-1")])
 def test_config_file_that_is_not_utf8_is_one_line(
         content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A binary or non-UTF-8 config file is a one-line error naming the file, exit 2."""

@@ -44,7 +44,8 @@ def _payload(i: int) -> bytes:
 
 @pytest.mark.timeout(60)
 async def test_full_disk_then_freed_leaves_whole_payloads_once_and_counts_the_rest(tiny_disk: Path) -> None:
-    """Payloads written while the disk fills and after it is freed: no torn line, no duplicate, delivered + dropped = sent."""
+    """Payloads written while the disk fills and after it is freed: no torn line, no duplicate,
+    delivered + dropped = sent."""
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\0" * (1024 * 1024 - 96 * 1024))  # ~96 KiB left
     out = tiny_disk / "records.jsonl"
