@@ -219,7 +219,8 @@ class DiagSocket:
         if nl_flags & c.NLM_F_DUMP_INTR:
             st.interrupted = True
         if nl_type == c.NLMSG_ERROR:
-            err = -_ERRNO.unpack_from(data, c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+            # A header alone (16 bytes, whatever nlmsg_len claims) carries no error code to read.
+            err = -_ERRNO.unpack_from(data, c.NLMSG_HDRLEN)[0] if min(nl_len, len(data)) >= 20 else 0
             if err:
                 failure.append(_kernel_error(err))
             else:
