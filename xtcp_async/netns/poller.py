@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from xtcp_async.netlink.origin import NetnsOrigin
-from xtcp_async.netlink.socket import DiagSocket
+from xtcp_async.netlink.source import DumpSource
 from xtcp_async.netns.registry import NamespaceRegistry, NsEntry
 from xtcp_async.stats import Stats
 
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from xtcp_async.config import PollSettings
     from xtcp_async.pipeline import PollInfo
 
-#: Dumps one family on a socket: (socket, family, poll, origin, gone) → whether it succeeded.
+#: Dumps one family from a source: (poll, source, family, origin, gone) → whether it succeeded.
 #: ``gone`` tells a failed dump whether its namespace vanished (counted, not a poll failure).
-DumpFamily = Callable[[DiagSocket, int, "PollInfo", NetnsOrigin | None, Callable[[], bool] | None],
+DumpFamily = Callable[["PollInfo", DumpSource, int, NetnsOrigin | None, Callable[[], bool] | None],
                       Awaitable[bool]]
 
 #: Namespaces dumped at the same time (the issue's bound).
@@ -55,7 +55,7 @@ class NamespacePoller:
         async def one(entry: NsEntry) -> None:
             async with slots:
                 for family in self.cfg.families:
-                    if not await dump(entry.sock, family, info, entry.origin, entry.gone):
+                    if not await dump(info, entry.sock, family, entry.origin, entry.gone):
                         return  # vanished or failed: its other family would fail the same way
 
         async with asyncio.TaskGroup() as tg:
