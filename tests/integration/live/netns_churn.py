@@ -167,7 +167,8 @@ async def main(seconds: float) -> dict[str, Any]:
     result = await run
     return {
         "self_ns": self_ns, "created": len(churn.created), "made": churn.made, "removed": churn.removed,
-        "polls_during_churn": polls_during, "most_namespaces_polled": most_polled, "fds_before_service": fds_before, "fds_steady": steady_fds,
+        "polls_during_churn": polls_during, "most_namespaces_polled": most_polled,
+        "fds_before_service": fds_before, "fds_steady": steady_fds,
         "fds_after_churn": after_fds, "fds_after_service": len(fd_table()),
         "netlink_ns_steady": steady_netlink, "netlink_ns_after_churn": after_netlink,
         "deleted_still_pinned": sorted(churn.created & set(after_netlink)),
