@@ -370,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.replay import main as replay_main
 
         return int(replay_main(argv[1:]))
+    if argv[:1] == ["netns"]:
+        from bench.netns_bench import main as netns_main
+
+        return int(netns_main(argv[1:]))
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
                                 epilog="Also: python -m bench replay --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),

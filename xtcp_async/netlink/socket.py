@@ -13,6 +13,7 @@ import asyncio
 import collections
 import errno as errno_mod
 import os
+import select
 import socket
 import struct
 import time
@@ -57,7 +58,8 @@ class DiagSocket:
 
     def __init__(self, *, recv_buffer_bytes: int = 64 * 1024, max_recvs_per_callback: int = 4,
                  max_pending_chunks: int = 16, rcvbuf_bytes: int = 1 << 20,
-                 opener: Callable[[int], socket.socket] | None = None, keep_buffer: bool = True) -> None:
+                 opener: Callable[[int], socket.socket] | None = None, keep_buffer: bool = True,
+                 prefetch_bytes: int = 0) -> None:
         # ≥32 KiB: the kernel sizes later dump chunks by our last recv (up to 32 KiB).
         self._buf_bytes = max(recv_buffer_bytes, 32 * 1024)
         #: issue 10: one socket per network namespace, hundreds of them, dump a few at a time;
@@ -65,6 +67,13 @@ class DiagSocket:
         self._buf: bytearray | None = bytearray(self._buf_bytes) if keep_buffer else None
         #: Makes a bound socket (given SO_RCVBUF); None: one in the caller's namespace.
         self._opener = opener
+        #: issue 10: read up to this many bytes in the thread that sends the request, before the
+        #: event loop's reader takes over (0: none). In a namespace other than the host's, each
+        #: recv that makes the kernel continue a dump walks the host-wide TCP hash table again
+        #: (sockets of every namespace share it), ~3-30 ms however few sockets the namespace has;
+        #: on the loop, 8 such dumps side by side were 40-200 ms stalls (docs/bench.md). A small
+        #: namespace's whole dump now happens off the loop; a big one continues on the reader.
+        self._prefetch = prefetch_bytes
         self._max_recvs = max_recvs_per_callback
         self._max_pending = max_pending_chunks
         self._rcvbuf = rcvbuf_bytes
@@ -116,6 +125,20 @@ class DiagSocket:
         port_id = self._port_id
         fam = c.FAMILY_NAMES.get(family, f"family {family}")
 
+        def take(n: int) -> bool:
+            """Keep one recv's bytes; whether the dump goes on (not done, not failed, room left)."""
+            st.recvs += 1
+            st.bytes_read += n
+            data = bytes(view[:n])  # copy out before the buffer is reused
+            if self._check(data, seq, port_id, st, failure):
+                st.chunks += 1
+                pending.append(Chunk(data, time.time_ns()))
+            return not (st.done or failure or len(pending) >= self._max_pending)
+
+        def recv_failed(exc: OSError) -> None:
+            # ENOBUFS: the kernel dropped messages; the dump cannot be trusted.
+            failure.append(NetlinkError(f"netlink recv failed: {os.strerror(exc.errno or 0)}", exc.errno or 0))
+
         def on_readable() -> None:
             t0 = time.perf_counter()
             for _ in range(self._max_recvs):
@@ -124,19 +147,9 @@ class DiagSocket:
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:
-                    # ENOBUFS: the kernel dropped messages; the dump cannot be trusted.
-                    failure.append(NetlinkError(f"netlink recv failed: {os.strerror(exc.errno or 0)}",
-                                                exc.errno or 0))
+                    recv_failed(exc)
                     break
-                if n == 0:
-                    break
-                st.recvs += 1
-                st.bytes_read += n
-                data = bytes(view[:n])  # copy out before the buffer is reused
-                if self._check(data, seq, port_id, st, failure):
-                    st.chunks += 1
-                    pending.append(Chunk(data, time.time_ns()))
-                if st.done or failure or len(pending) >= self._max_pending:
+                if n == 0 or not take(n):
                     break
             wakeup.set()
             self.max_callback_s = max(self.max_callback_s, time.perf_counter() - t0)
@@ -155,6 +168,28 @@ class DiagSocket:
                 loop.add_reader(fd, on_readable)
                 reading = True
 
+        def send_and_prefetch(request: bytes, budget_s: float) -> None:
+            """In a worker thread: the request, then up to ``self._prefetch`` bytes of replies."""
+            sock.send(request)
+            deadline = time.monotonic() + budget_s
+            got = 0
+            waiter = select.poll()
+            waiter.register(fd, select.POLLIN)
+            while got < self._prefetch:
+                wait_ms = (deadline - time.monotonic()) * 1000
+                if wait_ms <= 0 or not waiter.poll(wait_ms):
+                    return  # the reader (and its timeout) takes over
+                try:
+                    n = sock.recv_into(buf)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    recv_failed(exc)
+                    return
+                got += n
+                if n == 0 or not take(n):
+                    return
+
         # The timeout budget is spent only while waiting on the kernel: time our own consumer
         # takes between chunks (backpressure) is not the kernel being stuck.
         budget = timeout_s
@@ -164,7 +199,12 @@ class DiagSocket:
                 # The kernel builds the first chunk inside sendmsg, walking the socket table until
                 # it fills one: for a family with few sockets among many (IPv6 next to 120k IPv4)
                 # that is the whole table, ~11 ms in one syscall. A thread keeps the loop free.
-                await asyncio.to_thread(sock.send, request)
+                t_send = loop.time()
+                if self._prefetch:
+                    await asyncio.to_thread(send_and_prefetch, request, budget)
+                else:
+                    await asyncio.to_thread(sock.send, request)
+                budget -= loop.time() - t_send
             except OSError as exc:
                 raise NetlinkError(f"netlink send failed: {exc}", exc.errno or 0) from exc
             resume()

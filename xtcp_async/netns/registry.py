@@ -33,6 +33,9 @@ from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
 
+#: Replies read in the request's thread for another namespace's dump (see DiagSocket): ~500
+#: sockets, so a pod's whole dump stays off the event loop while a huge one still streams.
+PREFETCH_BYTES = 256 * 1024
 #: A runtime's label file is a few KiB; anything much bigger is not one.
 _LABEL_FILE_MAX = 1 << 20
 
@@ -163,7 +166,8 @@ class NamespaceRegistry:
             elif f.is_self:
                 self.entries[nid] = NsEntry(nid, DiagSocket(), origin, paths)
             elif nid in scan.opened:
-                sock = DiagSocket(opener=_Opener(scan.opened[nid], paths, nid), keep_buffer=False)
+                sock = DiagSocket(opener=_Opener(scan.opened[nid], paths, nid), keep_buffer=False,
+                                  prefetch_bytes=PREFETCH_BYTES)
                 self.entries[nid] = NsEntry(nid, sock, origin, paths)
         st = self.stats
         st.netns_rescans += 1

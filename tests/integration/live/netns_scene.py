@@ -12,6 +12,10 @@ from typing import Any
 
 from .harness import Netns
 
+#: --netns all from the host also dumps the host's own namespace, which on a shared machine may hold
+#: a benchmark's 260k sockets (a 4 s dump); the default 5 s poll timeout is not about our namespaces.
+HOST_TIMEOUT = ("--poll-timeout", "60")
+
 
 @dataclass
 class UnnamedNetns:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from .harness import Netns, collector_argv, netns_unavailable_reason, read_jsonl, skip_or_fail, start_traffic
-from .netns_scene import UnnamedNetns, inode, named_enter, run_text
+from .netns_scene import HOST_TIMEOUT, UnnamedNetns, inode, named_enter, run_text
 from .ss_line import SsLine, disagreements, parse_text, record_key
 
 pytestmark = pytest.mark.root
@@ -65,7 +65,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             places.append(Place(f"pid:{un.pid}", inode(un.path), un.enter, t.info))
         out = tmp_path_factory.mktemp("netns") / "out.jsonl"
         stats = out.with_suffix(".stats.json")
-        subprocess.run([*collector_argv(), "--netns", "all", "--once", "--sink", f"file://{out}?format=jsonl",
+        subprocess.run([*collector_argv(), "--netns", "all", "--once", *HOST_TIMEOUT,
+                        "--sink", f"file://{out}?format=jsonl",
                         "--metrics-listen", "", "--stats-json", str(stats)], check=True, timeout=120)
         listed = {p.label: parse_text(run_text(p.enter(["ss", "-tanOH"]))) for p in places}
         detailed = {p.label: parse_text(run_text(p.enter(["ss", "-tainOHem"]))) for p in places}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .harness import collector_argv, netns_unavailable_reason, read_jsonl, skip_or_fail
-from .netns_scene import UnnamedNetns, inode
+from .netns_scene import HOST_TIMEOUT, UnnamedNetns, inode
 
 pytestmark = pytest.mark.root
 
@@ -74,7 +74,8 @@ def test_kubelet_shaped_cgroup_yields_pod_uid_and_container(kubelet_cgroup: Path
             assert time.monotonic() < deadline, "the process did not move into the cgroup"
             time.sleep(0.05)
         out = tmp_path / "out.jsonl"
-        subprocess.run([*collector_argv(), "--netns", "all", "--once", "--sink", f"file://{out}?format=jsonl",
+        subprocess.run([*collector_argv(), "--netns", "all", "--once", *HOST_TIMEOUT,
+                        "--sink", f"file://{out}?format=jsonl",
                         "--metrics-listen", ""], check=True, timeout=120)
         ours = [r for r in read_jsonl(out) if r.get("netns_inode") == inode(holder.path)]
         pid = holder.pid
