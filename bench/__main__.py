@@ -387,11 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl-repeat", type=int, default=3, help="runs for the jsonl row (default 3)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_SIZE} sockets, 2 runs, 2 polls, short interval")
+    p.add_argument("--netns-namespaces", type=int, default=300,
+                   help="then `bench netns`: --netns all over this many namespaces × 20 sockets (0: skip)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.polls, args.interval = [QUICK_SIZE], 2, 2, 0.2
         args.jsonl_polls, args.jsonl_repeat = 2, 2
+        args.netns_namespaces = min(args.netns_namespaces, 20)
     if shutil.which("ss") is None:
         p.error("ss (iproute2) is required")
     opts = Options(args.repeat, args.polls, args.interval, args.jsonl_polls, args.jsonl_repeat)
@@ -420,8 +423,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\na measured command failed: {exc}", file=sys.stderr)
         write_results(doc, args.out)
         return 1
+    if args.netns_namespaces:
+        doc["netns"] = _netns_section(args.netns_namespaces, args.quick, args.out.with_name("netns.json"))
+        write_results(doc, args.out)
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _netns_section(namespaces: int, quick: bool, out: Path) -> dict[str, Any]:
+    """The many-namespaces row (bench.netns_bench, in namespaces of its own; needs root)."""
+    print(f"\n== {namespaces} network namespaces × 20 sockets, --netns all …", flush=True)
+    if os.geteuid() != 0:
+        print("   skipped: making network namespaces needs root", flush=True)
+        return {"status": "skipped: needs root"}
+    extra = ["--repeat", "2", "--polls", "2", "--open-sample", "20", "--child-ehash", "0"] if quick else []
+    code = subprocess.run([PY, "-m", "bench", "netns", "--namespaces", str(namespaces), "--out", str(out),
+                           *extra], check=False).returncode
+    if code != 0 or not out.exists():
+        return {"status": f"failed: exit {code}"}
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ namespaces made here plus its own, not the host's sockets or other namespaces:
   the longest event-loop stall while dumps were read (max_dump_stall_s), with its CPU share;
 * the reference: ``nsenter -t PID -n ss -tin`` once per namespace, as a shell loop;
 * how long opening one namespace's socket takes, three ways (bench.netns_open).
+
+Each scene is run twice by default: with the namespaces sharing the host's TCP hash table (the
+kernel default, ``net.ipv4.tcp_child_ehash_entries=0``: every dump in a namespace walks every TCP
+socket of the host) and with tables of their own (``--child-ehash``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Differential, Stat, measure, run_once
+from bench.measure import Differential, Stat, Summary, measure, run_once
 from bench.netns_open import measure_open_methods
 
 INSIDE = "XTCP_BENCH_NETNS_INSIDE"
@@ -90,23 +94,31 @@ def fill(pid: int, sockets: int, held: list[socket.socket]) -> None:
     t.join()
 
 
-def run_inside(args: argparse.Namespace) -> dict[str, Any]:
+def run_inside(args: argparse.Namespace) -> list[dict[str, Any]]:
     os.makedirs("/run/netns", exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "xtcp-bench-netns", "/run/netns"], check=True)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    if args.child_ehash:
-        # Namespaces created from this one get a TCP hash table of their own (Linux 6.1+): a dump
-        # in one then walks its own table instead of the host-wide one.
-        subprocess.run(["sysctl", "-qw", f"net.ipv4.tcp_child_ehash_entries={args.child_ehash}"], check=True)
+    return [run_scene(args, entries) for entries in args.child_ehash]
+
+
+def run_scene(args: argparse.Namespace, child_ehash: int) -> dict[str, Any]:
+    """Make the namespaces (with ``child_ehash``), measure, tear down."""
+    # Namespaces created from this one get a TCP hash table of their own when this is > 0 (Linux
+    # 6.1+): a dump in one then walks its own small table instead of the host-wide one.
+    subprocess.run(["sysctl", "-qw", f"net.ipv4.tcp_child_ehash_entries={child_ehash}"], check=True)
     t0 = time.monotonic()
     holders = start_holders(args.namespaces)
     held: list[socket.socket] = []
-    for h in holders:
-        fill(h.pid, args.sockets, held)
-    setup_s = time.monotonic() - t0
-    print(f"   {len(holders)} namespaces, {len(held)} sockets held, set up in {setup_s:.1f} s", flush=True)
     try:
-        return _measure(args, holders, len(held), setup_s)
+        for h in holders:
+            fill(h.pid, args.sockets, held)
+        setup_s = time.monotonic() - t0
+        print(f"   tcp_child_ehash_entries {child_ehash}: {len(holders)} namespaces, {len(held)} sockets held, "
+              f"set up in {setup_s:.1f} s", flush=True)
+        result = _measure(args, holders, len(held), setup_s)
+        result["child_ehash_entries"] = child_ehash
+        print_result(result)
+        return result
     finally:
         for s in held:
             s.close()
@@ -120,8 +132,7 @@ def _measure(args: argparse.Namespace, holders: list[subprocess.Popen[bytes]], n
     exe = Path(sys.executable).with_name("xtcp-async")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "xtcp_async"]
     out: dict[str, Any] = {"namespaces": len(holders), "sockets": n_sockets, "setup_s": setup_s,
-                           "host_tcp_sockets": int(os.environ.get("XTCP_BENCH_HOST_TCP", "-1")),
-                           "child_ehash_entries": args.child_ehash}
+                           "host_tcp_sockets": int(os.environ.get("XTCP_BENCH_HOST_TCP", "-1"))}
     with tempfile.TemporaryDirectory(prefix="xtcp-bench-netns-") as tmp:
         stats_path = Path(tmp) / "stats.json"
         argv = [*cmd, "--netns", "all", "--sink", "null://?format=protobuf-list", "--interval",
@@ -133,7 +144,7 @@ def _measure(args: argparse.Namespace, holders: list[subprocess.Popen[bytes]], n
         for _ in range(args.repeat):
             many_runs.append(run_once([*argv, "--count", str(args.polls + 1)], stderr=subprocess.DEVNULL))
             reports.append(json.loads(stats_path.read_text()))
-        many = measure.__globals__["Summary"](argv, many_runs, Stat.of([r.cpu_s for r in many_runs]),
+        many = Summary(argv, many_runs, Stat.of([r.cpu_s for r in many_runs]),
                                                Stat.of([r.wall_s for r in many_runs]),
                                                Stat.of([float(r.max_rss_bytes) for r in many_runs]))
         d = Differential.of(args.polls, one, many)
@@ -197,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--polls", type=int, default=5)
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--open-sample", type=int, default=100, help="namespaces the open methods are timed on")
-    p.add_argument("--child-ehash", type=int, default=0,
-                   help="net.ipv4.tcp_child_ehash_entries for the namespaces made (default 0: they share "
-                        "the host's TCP hash table, the kernel default)")
+    p.add_argument("--child-ehash", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1024],
+                   help="net.ipv4.tcp_child_ehash_entries for the namespaces made, one scene per value "
+                        "(default 0,1024: 0 = they share the host's TCP hash table, the kernel default)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if not os.environ.get(INSIDE):
@@ -209,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
                                                            os.environ.get("PYTHONPATH")]))}
         return subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                                sys.executable, "-m", "bench", *raw], env=env, check=False).returncode
-    result = run_inside(args)
-    print_result(result)
+    results = run_inside(args)
+    if len(results) > 1:
+        base, per_ns = results[0]["service"]["cpu_s_per_poll"], results[-1]["service"]["cpu_s_per_poll"]
+        print(f"\n   CPU ratio shared / own hash tables: {base['min'] / per_ns['min']:.1f} (mins) / "
+              f"{base['median'] / per_ns['median']:.1f} (medians)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    args.out.write_text(json.dumps({"scenes": results}, indent=1))
     print(f"\nwrote {args.out}")
     return 0
