@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,13 @@ class UnnamedNetns:
         assert not self.started, "an unnamed namespace has exactly one holder here"
         proc = subprocess.Popen(self.argv(argv), text=True, **kwargs)
         self.started.append(proc)
+        # Until unshare(2) has run in the child, its /proc/PID/ns/net is still ours.
+        own = inode("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while inode(self.path) == own:
+            if time.monotonic() > deadline:
+                raise RuntimeError("unshare -n did not make a namespace")
+            time.sleep(0.002)
         return proc
 
     @property

@@ -1,0 +1,64 @@
+"""The registry keeps one socket per live namespace and lets go of it when the namespace goes; entering a
+namespace that is gone, or whose pid now holds another one, is "vanished", never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+import pytest
+
+from xtcp_async.netns.enter import NetnsGone, enter_and_open, run_in_fresh_thread
+from xtcp_async.netns.registry import NamespaceRegistry
+from xtcp_async.netns.select import NetnsSelection
+from xtcp_async.stats import Stats
+
+from .harness import netns, netns_unavailable_reason, skip_or_fail
+from .netns_scene import UnnamedNetns
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    reason = netns_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+
+
+async def test_sockets_follow_namespaces_in_and_out() -> None:
+    """A named namespace gets a socket at the rescan after it appears; after `ip netns del`, the next one closes it."""
+    stats = Stats()
+    with netns() as ns:
+        reg = NamespaceRegistry(NetnsSelection("named", (ns.name,), include_self=True), stats)
+        try:
+            await reg.refresh()
+            (entry,) = [e for e in reg.entries.values() if e.origin.netns == ns.name]
+            assert entry.origin.netns_inode == os.stat(f"/run/netns/{ns.name}").st_ino
+            entry.sock.open()  # the socket the refresh made, handed over
+            assert entry.sock._sock is not None
+            await asyncio.to_thread(subprocess.run, ["ip", "netns", "del", ns.name], check=True)
+            await reg.refresh()
+            assert entry.id not in reg.entries and entry.sock._sock is None
+            assert len(reg.entries) == 1  # its own namespace stays
+        finally:
+            reg.close()
+    assert stats.netns_rescans == 2 and stats.netns_unenterable == 0
+
+
+def test_entering_a_vanished_or_reused_namespace_is_gone() -> None:
+    """A path that no longer exists, or that now leads to another namespace (pid reuse), raises NetnsGone."""
+    holder = UnnamedNetns()
+    holder.popen(["sleep", "60"])
+    try:
+        path = holder.path
+        real = os.stat(path)
+        with pytest.raises(NetnsGone):
+            run_in_fresh_thread(lambda: enter_and_open([path], (real.st_dev, real.st_ino + 1), 1 << 16))
+        sock = run_in_fresh_thread(lambda: enter_and_open([path], (real.st_dev, real.st_ino), 1 << 16))
+        sock.close()
+    finally:
+        holder.delete()
+    with pytest.raises(NetnsGone):
+        run_in_fresh_thread(lambda: enter_and_open([path], (real.st_dev, real.st_ino), 1 << 16))
