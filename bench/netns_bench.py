@@ -160,6 +160,7 @@ def _measure(args: argparse.Namespace, holders: list[subprocess.Popen[bytes]], n
         "peak_rss_bytes": {"min": many.max_rss_bytes.min, "median": many.max_rss_bytes.median},
         "max_dump_stall_s": max(stalls), "worst_stall_cpu_share": float(worst["max_dump_stall_cpu_share"]),
         "max_loop_stall_s": max(float(r["max_loop_stall_s"]) for r in reports),
+        "max_reader_callback_s": max(float(r["max_reader_callback_s"]) for r in reports),
         "namespaces_polled": sorted({int(r["netns_polled"]) for r in reports}),
         "sockets_per_poll": sorted({int(r["last_poll_sockets"]) for r in reports}),
         "polls_failed": sum(int(r["polls_failed"]) for r in reports),
@@ -186,7 +187,8 @@ def print_result(r: dict[str, Any]) -> None:
     print(f"{'   nsenter -t PID -n ss -tin, per namespace':44} {ss['cpu_s']['min']:>8.3f} / "
           f"{ss['cpu_s']['median']:<6.3f} {ss['wall_s']['min']:>8.3f} / {ss['wall_s']['median']:<6.3f}")
     print(f"   namespaces polled {s['namespaces_polled']}, sockets per poll {s['sockets_per_poll']}, "
-          f"failed polls {s['polls_failed']}, start-up + 1 poll CPU {s['startup_cpu_s']['min']:.3f} s")
+          f"failed polls {s['polls_failed']}, start-up + 1 poll CPU {s['startup_cpu_s']['min']:.3f} s, "
+          f"longest netlink reader callback {s['max_reader_callback_s'] * 1e3:.2f} ms")
     print("   opening one namespace's sock_diag socket (µs per namespace, min / median of "
           f"{r['open_methods']['namespaces']}):")
     for name, v in r["open_methods"]["methods"].items():
