@@ -142,17 +142,21 @@ class DiagSocket:
             # ENOBUFS: the kernel dropped messages; the dump cannot be trusted.
             failure.append(NetlinkError(f"netlink recv failed: {os.strerror(exc.errno or 0)}", exc.errno or 0))
 
+        def recv_once() -> bool:
+            """One recv into the chunks; whether to read again right away."""
+            try:
+                n = sock.recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:
+                recv_failed(exc)
+                return False
+            return n > 0 and take(n)
+
         def on_readable() -> None:
             t0 = time.perf_counter()
             for _ in range(self._max_recvs):
-                try:
-                    n = sock.recv_into(buf)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    recv_failed(exc)
-                    break
-                if n == 0 or not take(n):
+                if not recv_once():
                     break
             wakeup.set()
             self.max_callback_s = max(self.max_callback_s, time.perf_counter() - t0)
@@ -175,23 +179,12 @@ class DiagSocket:
             """In a worker thread: the request, then up to ``self._prefetch`` bytes of replies."""
             sock.send(request)
             deadline = time.monotonic() + budget_s
-            got = 0
             waiter = select.poll()
             waiter.register(fd, select.POLLIN)
-            while got < self._prefetch:
+            while st.bytes_read < self._prefetch:
                 wait_ms = (deadline - time.monotonic()) * 1000
-                if wait_ms <= 0 or not waiter.poll(wait_ms):
+                if wait_ms <= 0 or not waiter.poll(wait_ms) or not recv_once():
                     return  # the reader (and its timeout) takes over
-                try:
-                    n = sock.recv_into(buf)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    recv_failed(exc)
-                    return
-                got += n
-                if n == 0 or not take(n):
-                    return
 
         # The timeout budget is spent only while waiting on the kernel: time our own consumer
         # takes between chunks (backpressure) is not the kernel being stuck.

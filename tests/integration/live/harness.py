@@ -97,21 +97,26 @@ class Netns:
 
     def delete(self) -> None:
         """Stop what we started in the namespace, then remove it (idempotent)."""
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-        self.started.clear()
+        stop_started(self.started)
         # Anything still inside was started by us (the namespace is ours alone): end it by pid.
         pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True, check=False)
         for pid in (int(p) for p in pids.stdout.split() if p.isdigit()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
+
+
+def stop_started(started: list[subprocess.Popen[str]]) -> None:
+    """Kill each process still running, reap it, close its pipes; empty the list."""
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    started.clear()
 
 
 def _ip(*args: str) -> None:

@@ -3,7 +3,6 @@ exist only because a process started with ``unshare -n`` is in them."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import time
@@ -11,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .harness import Netns
+from .harness import Netns, stop_started
 
 #: --netns all from the host also dumps the host's own namespace, which on a shared machine may hold
 #: a benchmark's 260k sockets (a 4 s dump); the default 5 s poll timeout is not about our namespaces.
@@ -56,15 +55,7 @@ class UnnamedNetns:
 
     def delete(self) -> None:
         """Kill the holder: the namespace goes with it (idempotent)."""
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-        self.started.clear()
+        stop_started(self.started)
 
 
 def inode(path: str) -> int:

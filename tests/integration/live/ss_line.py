@@ -318,3 +318,15 @@ def disagreements(rec: Mapping[str, Any], sock: SsLine, ifindex: Mapping[str, in
             continue
         check(key, sock.values.get(key), want.get(key))
     return bad
+
+
+def problems_against_ss(records: Mapping[Key, Mapping[str, Any]], detailed: list[SsLine]) -> list[str]:
+    """For each socket ss printed: not reported, or each value that disagrees (see ``disagreements``)."""
+    problems = []
+    for sock in detailed:
+        rec = records.get(sock.key)
+        if rec is None:
+            problems.append(f"{sock.key}: not reported by the collector")
+            continue
+        problems += [f"{sock.key}: {p}" for p in disagreements(rec, sock)]
+    return problems

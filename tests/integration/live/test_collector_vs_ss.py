@@ -22,7 +22,7 @@ import pytest
 
 from .harness import Netns, Traffic, netns_unavailable_reason, read_jsonl, run_collector, skip_or_fail
 from .harness import netns as make_netns
-from .ss_line import STATES, Key, SsLine, disagreements, parse_text, record_key
+from .ss_line import STATES, Key, SsLine, parse_text, problems_against_ss, record_key
 
 pytestmark = pytest.mark.root
 
@@ -108,14 +108,7 @@ def test_both_families_and_every_kind_of_socket_are_covered(snapshot: Snapshot) 
 
 def test_every_socket_agrees_with_ss_key_by_key(snapshot: Snapshot) -> None:
     """For each socket, every value ss -tainOHem prints equals the record's value rendered the way ss prints it."""
-    recs = _by_key(snapshot.records)
-    problems = []
-    for sock in snapshot.detailed:
-        rec = recs.get(sock.key)
-        if rec is None:
-            problems.append(f"{sock.key}: not reported by the collector")
-            continue
-        problems += [f"{sock.key}: {p}" for p in disagreements(rec, sock)]
+    problems = problems_against_ss(_by_key(snapshot.records), snapshot.detailed)
     assert not problems, "\n".join(problems)
 
 

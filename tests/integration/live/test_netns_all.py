@@ -17,7 +17,7 @@ import pytest
 
 from .harness import Netns, collector_argv, netns_unavailable_reason, read_jsonl, skip_or_fail, start_traffic
 from .netns_scene import HOST_TIMEOUT, UnnamedNetns, inode, named_enter, run_text
-from .ss_line import SsLine, disagreements, parse_text, record_key
+from .ss_line import SsLine, parse_text, problems_against_ss, record_key
 
 pytestmark = pytest.mark.root
 
@@ -103,12 +103,7 @@ def test_every_value_ss_prints_is_equal(scene: Scene) -> None:
     problems = []
     for place in scene.places:
         recs = {record_key(r): r for r in _ours(scene, place)}
-        for sock in scene.detailed[place.label]:
-            rec = recs.get(sock.key)
-            if rec is None:
-                problems.append(f"{place.label} {sock.key}: not reported")
-                continue
-            problems += [f"{place.label} {sock.key}: {p}" for p in disagreements(rec, sock)]
+        problems += [f"{place.label} {p}" for p in problems_against_ss(recs, scene.detailed[place.label])]
     assert not problems, "\n".join(problems)
 
 
