@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtcp_async.errors import NetlinkError
 from xtcp_async.netlink.origin import NetnsOrigin
 from xtcp_async.netlink.socket import DiagSocket
 from xtcp_async.netns.attribution import (
@@ -140,10 +141,7 @@ class NamespaceRegistry:
             except NetnsGone:
                 scan.vanished += 1
                 continue
-            except NetnsDenied as exc:
-                scan.denied[nid] = str(exc)
-                continue
-            except Exception as exc:  # any other failure: counted with the denied, never fatal
+            except (NetnsDenied, NetlinkError, OSError) as exc:  # counted and logged once, never fatal
                 scan.denied[nid] = str(exc)
                 continue
             if found.pids:
