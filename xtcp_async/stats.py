@@ -65,6 +65,8 @@ class Stats:
     #: Processes whose namespace could not be read at the last rescan (no CAP_SYS_PTRACE).
     netns_unreadable_processes: int = 0
     netns_rescans: int = 0
+    #: Rediscoveries that failed (the namespaces already known were polled).
+    netns_rescan_failures: int = 0
     #: Called as fn(family_name, seconds, bytes_read) after every dump (metrics hook).
     dump_listeners: list[Callable[[str, float, int], None]] = field(default_factory=list)
 

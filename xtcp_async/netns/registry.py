@@ -30,6 +30,7 @@ from xtcp_async.netns.attribution import (
 from xtcp_async.netns.discover import PROC, RUN_NETNS, Discovery, FoundNs, NsId, discover, ns_id
 from xtcp_async.netns.enter import NetnsDenied, NetnsGone, enter_and_open, in_fresh_thread, run_in_fresh_thread
 from xtcp_async.netns.select import NetnsSelection
+from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ class NsEntry:
     sock: DiagSocket
     origin: NetnsOrigin
     paths: list[str]
+    opener: _Opener | None = None
+
+    def close(self) -> None:
+        """Close its socket, also the one made for it but not taken by a dump yet (idempotent)."""
+        self.sock.close()
+        if self.opener is not None:
+            self.opener.close()
 
     def gone(self) -> bool:
         """Whether none of the files that led to the namespace still does."""
@@ -105,6 +113,11 @@ class _Opener:
             return first
         return run_in_fresh_thread(lambda: enter_and_open(self._paths, self._id, rcvbuf_bytes))
 
+    def close(self) -> None:
+        if self._first is not None:
+            self._first.close()
+            self._first = None
+
 
 class NamespaceRegistry:
     """The namespaces of a ``--netns`` selection and their open sockets."""
@@ -123,7 +136,14 @@ class NamespaceRegistry:
     async def refresh(self) -> None:
         """Rediscover: open sockets in new namespaces, close those of vanished ones."""
         known = frozenset(self.entries)
-        scan = await in_fresh_thread(lambda: self._scan(known), _Scan.close_opened)
+        try:
+            scan = await in_fresh_thread(lambda: self._scan(known), _Scan.close_opened)
+        except OSError as exc:
+            # /proc or /run/netns unreadable for a moment: poll what is known, try again next time.
+            self.stats.netns_rescan_failures += 1
+            log.warning("netns: rediscovery failed, polling the %d namespace(s) already known: %s",
+                        len(self.entries), exc, extra=rate_limited("netns:rescan", every_s=60.0))
+            return
         self._apply(scan)
 
     def _scan(self, known: frozenset[NsId]) -> _Scan:
@@ -152,7 +172,7 @@ class NamespaceRegistry:
         found = scan.discovery.namespaces
         for nid in [n for n in self.entries if n not in found]:
             # Gone from the host: close now, our socket is all that could still pin it.
-            self.entries.pop(nid).sock.close()
+            self.entries.pop(nid).close()
             self._attributions.pop(nid, None)
         self._attributions.update(scan.attributions)
         for nid, f in found.items():
@@ -164,9 +184,9 @@ class NamespaceRegistry:
             elif f.is_self:
                 self.entries[nid] = NsEntry(nid, DiagSocket(), origin, paths)
             elif nid in scan.opened:
-                sock = DiagSocket(opener=_Opener(scan.opened[nid], paths, nid), keep_buffer=False,
-                                  prefetch_bytes=PREFETCH_BYTES)
-                self.entries[nid] = NsEntry(nid, sock, origin, paths)
+                opener = _Opener(scan.opened[nid], paths, nid)
+                sock = DiagSocket(opener=opener, keep_buffer=False, prefetch_bytes=PREFETCH_BYTES)
+                self.entries[nid] = NsEntry(nid, sock, origin, paths, opener)
         st = self.stats
         st.netns_rescans += 1
         st.netns_vanished += scan.vanished
@@ -203,7 +223,7 @@ class NamespaceRegistry:
     def close(self) -> None:
         """Close every socket (idempotent)."""
         for entry in self.entries.values():
-            entry.sock.close()
+            entry.close()
         self.entries.clear()
 
 

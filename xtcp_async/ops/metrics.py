@@ -84,6 +84,8 @@ class ServiceCollector(Collector):
         yield gauge("netns_unreadable_processes", "Processes whose namespace could not be read at the last "
                     "rescan (no CAP_SYS_PTRACE).", s.netns_unreadable_processes)
         yield counter("netns_rescans", "Namespace rediscoveries.", s.netns_rescans)
+        yield counter("netns_rescan_failures", "Rediscoveries that failed (known namespaces still polled).",
+                      s.netns_rescan_failures)
         problems = CounterMetricFamily(f"{PREFIX}_decode_problems", "Malformed or unexpected netlink "
                                        "data found by the decoder, by kind.", labels=["kind"])
         for kind, n in sorted(s.decode_problems.items()):

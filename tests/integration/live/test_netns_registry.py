@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,17 @@ def test_entering_a_vanished_or_reused_namespace_is_gone() -> None:
         holder.delete()
     with pytest.raises(NetnsGone):
         run_in_fresh_thread(lambda: enter_and_open([path], (real.st_dev, real.st_ino), 1 << 16))
+
+
+async def test_a_failed_rediscovery_keeps_polling_what_is_known(tmp_path: Path) -> None:
+    """When /proc cannot be read, the rescan is counted as failed and the known namespaces stay."""
+    stats = Stats()
+    reg = NamespaceRegistry(NetnsSelection("all"), stats)
+    try:
+        await reg.refresh()
+        known = set(reg.entries)
+        reg._proc = str(tmp_path / "no-proc")  # what a failing /proc looks like to discovery
+        await reg.refresh()
+        assert set(reg.entries) == known and stats.netns_rescan_failures == 1
+    finally:
+        reg.close()
