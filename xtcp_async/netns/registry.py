@@ -104,14 +104,15 @@ class _Opener:
 
     def __init__(self, first: socket.socket, paths: list[str], nid: NsId) -> None:
         self._first: socket.socket | None = first
-        self._paths = paths
+        #: Kept current by each rescan: a reopen goes through what leads to the namespace now.
+        self.paths = paths
         self._id = nid
 
     def __call__(self, rcvbuf_bytes: int) -> socket.socket:
         first, self._first = self._first, None
         if first is not None:
             return first
-        return run_in_fresh_thread(lambda: enter_and_open(self._paths, self._id, rcvbuf_bytes))
+        return run_in_fresh_thread(lambda: enter_and_open(self.paths, self._id, rcvbuf_bytes))
 
     def close(self) -> None:
         if self._first is not None:
@@ -181,6 +182,8 @@ class NamespaceRegistry:
             paths = f.paths(self._run_netns, self._proc)
             if entry is not None:
                 entry.origin, entry.paths = origin, paths
+                if entry.opener is not None:
+                    entry.opener.paths = paths
             elif f.is_self:
                 self.entries[nid] = NsEntry(nid, DiagSocket(), origin, paths)
             elif nid in scan.opened:
