@@ -4,6 +4,7 @@ namespace that is gone, or whose pid now holds another one, is "vanished", never
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -19,6 +20,9 @@ from .harness import netns, netns_unavailable_reason, skip_or_fail
 from .netns_scene import UnnamedNetns
 
 pytestmark = pytest.mark.root
+
+#: ioctl(2): an fd of the network namespace a socket belongs to (linux/sockios.h).
+SIOCGSKNS = 0x894C
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +81,23 @@ async def test_a_failed_rediscovery_keeps_polling_what_is_known(tmp_path: Path) 
         assert set(reg.entries) == known and stats.netns_rescan_failures == 1
     finally:
         reg.close()
+
+
+async def test_a_socket_closed_after_an_abandoned_dump_is_reopened_in_its_namespace() -> None:
+    """After a dump is abandoned (its socket closed), the next open makes a socket in the same namespace again."""
+    with netns() as ns:
+        reg = NamespaceRegistry(NetnsSelection("named", (ns.name,)), Stats())
+        try:
+            await reg.refresh()
+            (entry,) = reg.entries.values()
+            for _ in range(2):  # the socket the rescan made, then one made by a fresh thread
+                entry.sock.open()
+                assert entry.sock._sock is not None
+                nsfd = fcntl.ioctl(entry.sock._sock.fileno(), SIOCGSKNS)
+                try:
+                    assert os.fstat(nsfd).st_ino == entry.origin.netns_inode
+                finally:
+                    os.close(nsfd)
+                entry.sock.close()
+        finally:
+            reg.close()
