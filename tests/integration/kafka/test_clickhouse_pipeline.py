@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from kafka_helpers import LiveSockets, run_cli
 
 from tests.brokers.kafka import LATEST
+from tests.support import grafana
 from tests.support.clickhouse import PROTO, ClickHouse, ClickHouseError, ddl_files, query_files
 
 if TYPE_CHECKING:
@@ -213,3 +215,27 @@ def test_worst_networks_and_bbr_candidates_obey_their_thresholds(ingested: Inges
     for r in run_query_file(ingested, "bbr_candidates.sql"):
         assert not r["congestion_algorithm"].startswith("bbr")
         assert r["min_rtt_ms"] >= 50 and r["retransmit_share"] >= 0.01
+
+
+def test_every_dashboard_panel_and_variable_query_runs(ingested: Ingested) -> None:
+    """The ClickHouse dashboard's variable queries list our location and host; each panel's SQL, with
+    those values and the plugin's macros expanded, runs on the table — for all ASNs and for one."""
+    board = grafana.load("xtcp-clickhouse.json")
+    now = int(time.time())
+    window = {"start_s": now - 3600, "end_s": now + 60, "interval_s": 60}
+    values: dict[str, list[str]] = {}
+    for var in board["templating"]["list"]:
+        if var["type"] == "query":
+            sql = grafana.expand_clickhouse_macros(grafana.expand_variables(var["query"], values), **window)
+            values[var["name"]] = [next(iter(r.values())) for r in ingested.ch.query(sql)]
+    assert values == {"location": [LOCATION], "host": [HOSTNAME]}
+    for asn in ("", "0"):
+        values["asn"] = [asn]
+        answered = 0
+        for panel, target in grafana.targets(board):
+            sql = grafana.expand_clickhouse_macros(grafana.expand_variables(target["rawSql"], values), **window)
+            rows = ingested.ch.query(sql)
+            answered += bool(rows)
+            if panel["title"] == "RTT p50/p99 by location over time":
+                assert rows and all(0 < r["rtt_p50_ms"] <= r["rtt_p99_ms"] for r in rows)
+        assert answered >= 8  # all but the BBR candidates (none on loopback) have rows
