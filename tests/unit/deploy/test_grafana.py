@@ -14,13 +14,13 @@ import pytest
 import yaml
 
 from tests.support.grafana import GRAFANA, expand_variables, load, panels, targets
+from tests.support.metric_names import exported_metric_names
 from tests.support.tools import go_tool, run
 
 ROOT = Path(__file__).resolve().parents[3]
 BOARDS = {"xtcp-clickhouse.json": "grafana-clickhouse-datasource", "xtcp-agent.json": "prometheus"}
 PANEL_TYPES = {"timeseries", "table", "stat", "gauge", "bargauge", "barchart", "piechart", "text", "row"}
 VARIABLE_TYPES = {"query", "custom", "textbox", "constant", "datasource", "interval", "adhoc"}
-METRICS = ROOT / "xtcp_async" / "ops" / "metrics.py"
 
 
 def generator() -> ModuleType:
@@ -97,17 +97,6 @@ def test_clickhouse_dashboard_has_a_panel_per_query_and_the_three_filters() -> N
         if "xtcp.sockets" in sql:
             for needle in ("$__timeFilter(event_time)", "${location:singlequote}", "${host:singlequote}", "${asn}"):
                 assert needle in sql
-
-
-def exported_metric_names() -> set[str]:
-    """Metric names (with the suffixes Prometheus sees) that xtcp_async/ops/metrics.py exports."""
-    text = METRICS.read_text()
-    counters = set(re.findall(r'counter\("(\w+)"', text)) | set(
-        re.findall(r'CounterMetricFamily\(f"\{PREFIX\}_(\w+)"', text))
-    gauges = set(re.findall(r'gauge\("(\w+)"', text)) | set(re.findall(r'GaugeMetricFamily\(f"\{PREFIX\}_(\w+)"', text))
-    names = {f"xtcp_{c}_total" for c in counters} | {f"xtcp_{g}" for g in gauges}
-    names |= {f"xtcp_poll_duration_seconds_{s}" for s in ("bucket", "sum", "count")} | {"xtcp_build_info"}
-    return names | {"process_cpu_seconds_total", "process_resident_memory_bytes"}
 
 
 def prometheus_exprs() -> list[str]:
