@@ -89,12 +89,14 @@ def test_probe_reads_the_address_the_running_service_resolved(how: str, tmp_path
     with log.open("wb") as err, subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                                  stderr=err) as proc:
         try:
-            assert listen_of(proc.pid).endswith(f":{real}")
+            # Until the listener is up (and, right after exec, while /proc/PID/cmdline is still
+            # empty) the probe fails; it must succeed within the deadline.
             deadline = time.monotonic() + 30
             while main(["--pid", str(proc.pid), "--timeout", "1"]) != 0:
                 assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "the service's listener never answered"
                 time.sleep(0.2)
+            assert listen_of(proc.pid).endswith(f":{real}")
         finally:
             proc.terminate()
             proc.wait(20)
