@@ -56,6 +56,20 @@ install_one() {
     "$bin_dir/$name" --help >/dev/null 2>&1 || true
 }
 
+# systemd-analyze (verify, security) for the systemd unit's test: Debian's systemd package; only
+# installed when missing and apt-get is usable (root), since it is a system package, not a Go tool.
+install_systemd_analyze() {
+    if command -v systemd-analyze >/dev/null 2>&1; then
+        echo "systemd-analyze: $(systemd-analyze --version | head -1)"
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "install_tools.sh: systemd-analyze missing (apt-get install systemd); its test will skip" >&2
+        return 0
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
+}
+
 only="${1:-}"
 for spec in "${TOOLS[@]}"; do
     # shellcheck disable=SC2086
@@ -64,3 +78,6 @@ for spec in "${TOOLS[@]}"; do
         install_one "$@"
     fi
 done
+if [[ -z "$only" || "$only" == "systemd-analyze" ]]; then
+    install_systemd_analyze
+fi
