@@ -67,7 +67,13 @@ def ingested(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
     topic = "xtcp-clickhouse-pipeline"
     live = LiveSockets(CONNECTIONS)
     jsonl = tmp / "poll.jsonl"
-    asyncio.run(publish_junk_then_poll(kafka_broker.bootstrap, topic, jsonl))
+    # A private loop, not asyncio.run(): that would also reset the thread's current event loop,
+    # which pytest-asyncio owns, and leave it to be collected unclosed.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(publish_junk_then_poll(kafka_broker.bootstrap, topic, jsonl))
+    finally:
+        loop.close()
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
 
     # The README's step: the .proto goes into the server's format_schemas directory.
@@ -239,3 +245,34 @@ def test_every_dashboard_panel_and_variable_query_runs(ingested: Ingested) -> No
             if panel["title"] == "RTT p50/p99 by location over time":
                 assert rows and all(0 < r["rtt_p50_ms"] <= r["rtt_p99_ms"] for r in rows)
         assert answered >= 8  # all but the BBR candidates (none on loopback) have rows
+
+
+def test_bbr_candidates_are_exactly_the_slow_lossy_non_bbr_clients(ingested: Ingested) -> None:
+    """Loopback has no long lossy paths, so four copies of real rows are given such numbers under a
+    location of their own: the query lists the two non-BBR ones that pass both thresholds, not the
+    BBR one nor the one losing too little."""
+    ch = ingested.ch
+    synthetic = "pop-bbr-test"
+    # (congestion algorithm, min RTT µs, bytes sent, bytes retransmitted)
+    cases = [("cubic", 80_000, 1_000_000, 50_000), ("reno", 120_000, 2_000_000, 40_000),
+             ("bbr", 90_000, 1_000_000, 50_000), ("cubic", 80_000, 1_000_000, 1_000)]
+    columns = [r["name"] for r in ch.query("SELECT name FROM system.columns WHERE database = 'xtcp' "
+                                           "AND table = 'sockets' AND default_kind != 'ALIAS' ORDER BY position")]
+    try:
+        for i, (algo, min_rtt, sent, retrans) in enumerate(cases):
+            # An explicit column list: chdb 4.4 silently skips INSERT ... SELECT * REPLACE (...).
+            changed = {"location": f"'{synthetic}'", "congestion_algorithm_string": f"'{algo}'",
+                       "tcp_info_min_rtt": str(min_rtt), "tcp_info_bytes_sent": str(sent),
+                       "tcp_info_bytes_retrans": str(retrans),
+                       "inet_diag_msg_socket_destination": f"toIPv6('2001:db8::{i + 1}')",
+                       "inet_diag_msg_socket_cookie": str(10**12 + i)}
+            select = ", ".join(changed.get(c, c) for c in columns)
+            ch.query(f"INSERT INTO xtcp.sockets ({', '.join(columns)}) SELECT {select} FROM xtcp.sockets "
+                     f"WHERE state_name = 'ESTABLISHED' AND location = '{LOCATION}' LIMIT 1")
+        rows = [r for r in run_query_file(ingested, "bbr_candidates.sql") if r["location"] == synthetic]
+        assert [(r["client"], r["congestion_algorithm"], r["min_rtt_ms"], r["retransmit_share"]) for r in rows] == [
+            ("2001:db8::2", "reno", 120.0, 0.02), ("2001:db8::1", "cubic", 80.0, 0.05)]
+        assert rows[0]["destination_network"] == "2001:db8::/48"
+    finally:
+        ch.query(f"DELETE FROM xtcp.sockets WHERE location = '{synthetic}'")
+    assert ch.scalar(f"SELECT count() FROM xtcp.sockets WHERE location = '{synthetic}'") == 0
