@@ -100,10 +100,12 @@ def test_helm_lint_passes_with_the_example_values() -> None:
 @pytest.mark.parametrize(("sets", "message"), [
     ([], "image.repository is required"),
     (["image.repository=r.example/x"], "sinks: give at least one sink URL"),
+    (["image.repository=r.example/x", "sinks={null://}", "location.fromNodeLabel=example.com/pop"],
+     "location.fromNodeLabel: \"example.com/pop\" is not copied onto pods"),
 ])
 def test_site_specific_values_are_required_not_defaulted(sets: list[str], message: str) -> None:
-    """The chart's own values.yaml has no placeholder image or broker: rendering without them fails
-    with a message naming the value."""
+    """The chart's own values.yaml has no placeholder image or broker, and a node label Kubernetes
+    does not copy onto pods is refused: rendering fails with a message naming the value."""
     with pytest.raises(subprocess.CalledProcessError) as err:
         render(*sets, values=None, expect_ok=False)
     assert message in err.value.stderr
