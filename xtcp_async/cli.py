@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from xtcp_async import __version__
+from xtcp_async.buildinfo import VersionAction
 from xtcp_async.errors import ConfigError, XtcpError
 
 log = logging.getLogger("xtcp_async")
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
            "ip-netns names (add 'self' to keep the own one)")
     a("--netns-rescan", metavar="S", type=float,
       help="seconds between namespace rediscoveries (default: before every poll)")
-    p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
+    p.add_argument("--version", action=VersionAction)
     return p
 
 
