@@ -25,7 +25,7 @@ from pydantic_settings import (
 from xtcp_async import __version__
 from xtcp_async.errors import ConfigError
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.request import states_mask
+from xtcp_async.netlink.request import STATE_GROUPS, states_mask
 from xtcp_async.sinks.base import FORMATS
 from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
@@ -94,7 +94,8 @@ class Settings(BaseSettings):
         try:
             states_mask(v)
         except ValueError as exc:
-            raise ValueError(f"{exc}; allowed: all, {', '.join(c.TCP_STATES)}") from None
+            raise ValueError(f"{exc}; allowed: {', '.join(STATE_GROUPS)}, {', '.join(c.TCP_STATES)}, "
+                             "and -NAME to exclude") from None
         return v
 
     @field_validator("metrics_listen")
