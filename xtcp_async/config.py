@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -27,6 +27,7 @@ from xtcp_async.errors import ConfigError
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.request import STATE_GROUPS, states_mask
 from xtcp_async.sinks.base import FORMATS
+from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 from xtcp_async.stages.spec import (
     DEFAULT_EMIT_FIELDS,
     StageSettings,
@@ -34,7 +35,6 @@ from xtcp_async.stages.spec import (
     kernel_bytecode,
     parse_sample,
 )
-from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
 Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
 
@@ -212,7 +212,7 @@ class Config:
     poll: PollSettings
     sinks: tuple[SinkConfig, ...]
     daemon_version: str = __version__
-    stages: StageSettings = StageSettings()
+    stages: StageSettings = field(default_factory=StageSettings)
 
 
 def _read_toml(path: str) -> dict[str, Any]:

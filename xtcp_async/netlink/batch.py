@@ -73,7 +73,7 @@ class SocketBatch:
         if f.group == "inet_diag_msg":
             return np.ones(self.n, dtype=bool)
         if f.group == "stage":
-            return self.stage_column(f.name) != 0
+            return np.asarray(self.stage_column(f.name) != 0)
         lens = self.lengths.get(f.group)
         if lens is None:
             return np.zeros(self.n, dtype=bool)

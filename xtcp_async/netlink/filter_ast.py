@@ -282,7 +282,7 @@ def parse_host(side: str, raw: str) -> HostCond:
         addr = ipaddress.ip_address(addr_s)
     except ValueError:
         raise FilterSyntaxError(f"unexpected {raw!r}: not an IP address or prefix") from None
-    bits = addr.max_prefixlen
+    bits: int = addr.max_prefixlen
     if slash:
         if not len_s.isdigit() or int(len_s) > bits:
             raise FilterSyntaxError(f"unexpected {raw!r}: prefix length must be 0-{bits}")

@@ -99,9 +99,9 @@ def _host(e: HostCond, batch: SocketBatch) -> BoolArray:
     fam: Any = batch.columns["inet_diag_msg_family"]
     addr = batch.columns[_ADDR_COL[e.side]].astype(np.uint8, copy=False)
     if e.family == AF_INET6:
-        return ok & (fam == c.AF_INET6) & _prefix_match(addr, e.addr, e.prefix_len)
+        return np.asarray(ok & (fam == c.AF_INET6) & _prefix_match(addr, e.addr, e.prefix_len))
     assert e.family == AF_INET
     v4 = (fam == c.AF_INET) & _prefix_match(addr[:, :4], e.addr, e.prefix_len)
     mapped = (fam == c.AF_INET6) & (addr[:, :12] == _V4MAPPED).all(axis=1)
     mapped &= _prefix_match(np.ascontiguousarray(addr[:, 12:16]), e.addr, e.prefix_len)
-    return ok & (v4 | mapped)
+    return np.asarray(ok & (v4 | mapped))
