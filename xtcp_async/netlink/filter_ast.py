@@ -125,7 +125,46 @@ def parse(text: str, *, resolve_dev: bool = True) -> Expr:
     tree = p.list()
     if p.pos < len(tokens):
         raise FilterSyntaxError(f"unexpected {tokens[p.pos]!r}")
-    return tree
+    return _as_ss_lists(tree)
+
+
+def _as_ss_lists(tree: Expr) -> Expr:
+    """The tree that selects what ss lists for ``tree``.
+
+    ss sends the kernel the expression compiled as is, then runs it again on each reply with
+    its own userspace meaning, and lists what passes both. Two conditions mean something else
+    there: ``autobound`` is "local port in the ephemeral range", and an address prefix is
+    compared on the raw address bits whatever the family (so ``src 0.0.0.0`` also matches
+    ``::1``, whose first 32 bits are zero). Both are expressible as kernel conditions, so where
+    they occur we compile ``tree and userspace(tree)``: ss is the specification.
+    """
+    user = _userspace(tree)
+    return tree if user == tree else And(tree, user)
+
+
+
+def _userspace(e: Expr) -> Expr:
+    if isinstance(e, AutoBound):
+        lo, hi = ephemeral_port_range()
+        return And(PortCmp("src", "ge", lo), PortCmp("src", "le", hi))
+    if isinstance(e, HostCond) and e.family == AF_INET:
+        # Raw bits: an IPv6 socket whose leading bits equal the IPv4 prefix matches too.
+        return Or(e, HostCond(e.side, AF_INET6, e.prefix_len, e.addr + bytes(12), e.port))
+    if isinstance(e, HostCond) and e.family == AF_INET6:
+        # Raw bits against an IPv4 socket's 4 address bytes followed by zeros.
+        tail = int.from_bytes(e.addr, "big") & ((1 << 96) - 1)
+        tail_bits = max(0, e.prefix_len - 32)
+        if tail_bits and tail >> (96 - tail_bits):
+            return e
+        v4 = HostCond(e.side, AF_INET, min(e.prefix_len, 32), e.addr[:4], e.port)
+        return Or(e, And(v4, Not(HostCond(e.side, AF_INET6, 0, bytes(16), -1))))
+    if isinstance(e, Not):
+        return Not(_userspace(e.expr))
+    if isinstance(e, And):
+        return And(_userspace(e.left), _userspace(e.right))
+    if isinstance(e, Or):
+        return Or(_userspace(e.left), _userspace(e.right))
+    return e
 
 
 class _Parser:
@@ -271,12 +310,14 @@ def parse_host(side: str, raw: str) -> HostCond:
     elif text.startswith("*"):
         port = parse_port(text[1:]) if text[1:] else -1
         return HostCond(side, AF_UNSPEC, 0, b"", port)
-    elif text.count(":") == 1:
-        # One colon: IPv4 (or empty) address and a port. IPv6 with a port needs brackets.
-        text, port_s = text.split(":")
-        port = parse_port(port_s)
-        if not text:
-            raise FilterSyntaxError(f"unexpected {raw!r}: an address is needed before ':' (use *{raw})")
+    else:
+        # As ss does: the port follows the last ':' after any '/'. So `fd00::/32` is a prefix,
+        # `fd00::2:1` is fd00::2 port 1, and `::1` is refused; write IPv6 in brackets.
+        colon = text.rfind(":", max(text.find("/"), 0))
+        if colon >= 0:
+            text, port = text[:colon], parse_port(text[colon + 1:])
+            if not text:
+                raise FilterSyntaxError(f"unexpected {raw!r}: an address is needed before ':' (use *{raw})")
     addr_s, slash, len_s = text.partition("/")
     try:
         addr = ipaddress.ip_address(addr_s)
@@ -301,3 +342,13 @@ def cgroup_id(path: str) -> int:
     except OSError as exc:
         raise FilterSyntaxError(f"unexpected {path!r}: cgroup {full}: {exc.strerror}") from None
     return int(st.st_ino)
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """net.ipv4.ip_local_port_range (the kernel's default when it cannot be read)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            lo, hi = (int(x) for x in fh.read().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return lo, hi
