@@ -16,7 +16,8 @@ from xtcp_async.netlink.filter_bytecode import BC_S_EQ, compile_filter, run_prog
 from xtcp_async.netlink.request import states_mask
 
 
-@pytest.mark.parametrize(("text", "token"), [("sport = :nope", ":nope"), ("sport >", "port"), ("src 300.1.2.3", "300.1.2.3"),
+@pytest.mark.parametrize(("text", "token"), [("sport = :nope", ":nope"), ("sport >", "port"),
+                                             ("src 300.1.2.3", "300.1.2.3"),
                                              ("dport = :22 banana", "banana"), ("( sport = :1", "')'"),
                                              ("src [::1", "[::1"), ("src 10.0.0.0/33", "10.0.0.0/33"),
                                              ("src ::1", "::1"), ("src >= 1.2.3.4", ">=")])

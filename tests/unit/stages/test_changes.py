@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tests.unit.stages.batches import synthetic_batch
@@ -15,7 +17,7 @@ from xtcp_async.stages.take import take
 def _poll(tracker: ChangeTracker, batch: SocketBatch, parts: int = 3) -> tuple[SocketBatch, SocketBatch | None]:
     """One poll of ``batch`` split in ``parts`` batches (as the decoder hands them over)."""
     cuts = np.linspace(0, batch.n, parts + 1).astype(int)
-    sent = [tracker.on_batch(batch.slice(a, b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    sent = [tracker.on_batch(batch.slice(a, b)) for a, b in itertools.pairwise(cuts)]
     closed = tracker.on_poll_end(complete=True, meta=PollMeta(poll_id=tracker.poll + 1))
     return SocketBatch.concat(sent), closed
 
