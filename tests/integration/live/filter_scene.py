@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import time
 
 V4 = ["127.0.0.1", "127.0.0.2", "10.7.0.1", "10.7.1.9"]
@@ -76,8 +77,24 @@ def main() -> None:
             conn.close()  # the client closed first: closing here leaves it in TIME-WAIT
         else:
             held.append(conn)
+    # TIME-WAIT lasts 60 s: keep making a few so the scene always has some, however long the tests run.
+    threading.Thread(target=keep_time_wait, daemon=True).start()
     print("READY", flush=True)
     sys.stdin.read()
+
+
+def keep_time_wait() -> None:
+    lsocks = [listen(socket.AF_INET, "127.0.0.1", 7000), listen(socket.AF_INET6, "fd00:7::1", 7000)]
+    while True:
+        time.sleep(5.0)
+        for lsock, src in zip(lsocks, ("10.7.1.9", "::1"), strict=True):
+            c = socket.socket(lsock.family, socket.SOCK_STREAM)
+            c.bind((src, 0))
+            c.connect(lsock.getsockname()[:2])
+            conn, _ = lsock.accept()
+            c.close()  # the client closes first and ends in TIME-WAIT once the server closes too
+            conn.recv(10)
+            conn.close()
 
 
 if __name__ == "__main__":

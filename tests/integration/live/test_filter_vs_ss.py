@@ -14,7 +14,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,24 +45,52 @@ class Scene:
     sock: DiagSocket
     loop: asyncio.AbstractEventLoop
 
-    def dump(self, bytecode: bytes = b"") -> SocketBatch:
-        """Both families, every state ss -a lists, with ``bytecode`` attached."""
+    def dump(self, bytecode: bytes = b"", states: int = c.ALL_STATES_MASK) -> SocketBatch:
+        """Both families, ``states`` (default: every state ss -a lists), ``bytecode`` attached."""
         chunks: list[bytes] = []
 
         async def run() -> None:
             for fam in (c.AF_INET, c.AF_INET6):
-                async for ch in self.sock.dump(fam, states=c.ALL_STATES_MASK, ext=c.EXT_ALL, timeout_s=10.0,
+                async for ch in self.sock.dump(fam, states=states, ext=c.EXT_ALL, timeout_s=10.0,
                                                bytecode=bytecode):
                     chunks.append(ch.data)
 
         self.loop.run_until_complete(run())
         return decode_messages(chunks).batch
 
-    def ours(self, expr: str) -> set[Key]:
-        return keys(self.dump(compile_filter(parse(expr))))
+    def ours(self, expr: str, states: int = c.ALL_STATES_MASK) -> set[Key]:
+        return keys(self.dump(compile_filter(parse(expr)) if expr.strip() else b"", states))
 
-    def ss(self, expr: str) -> set[Key]:
-        return {s.key for s in parse_text(self.ns.run(["ss", "-tanH", expr]))}
+    def ss(self, *args: str) -> set[Key]:
+        return {s.key for s in parse_text(self.ns.run(["ss", "-tanH", *args]))}
+
+    def bracketed(self, expr: str, *others: Callable[[], set[Key]], states: int = c.ALL_STATES_MASK) -> set[Key]:
+        """Our sockets for ``expr``, with each of ``others`` (ss, the CLI...) read between two reads of ours.
+
+        The scene keeps making TIME-WAIT sockets and the old ones expire, so a socket may come or
+        go between two reads: every other list must hold each socket both our reads have, and
+        nothing that neither has. With nothing in flux that is equality.
+        """
+        before = self.ours(expr, states)
+        theirs = [other() for other in others]
+        after = self.ours(expr, states)
+        for t in theirs:
+            assert before & after <= t, f"missing {sorted((before & after) - t)} for {expr!r}"
+            assert t <= before | after, f"extra {sorted(t - (before | after))} for {expr!r}"
+        return before & after
+
+    def agree(self, expr: str) -> set[Key]:
+        """Our sockets for ``expr``, which ss -tanH EXPR lists too (see bracketed)."""
+        return self.bracketed(expr, lambda: self.ss(expr))
+
+    def check_evaluator(self, expr: str) -> None:
+        """The column evaluator picks, from a full dump, the sockets the kernel's program keeps."""
+        everything = self.dump()
+        kernel = self.ours(expr)
+        stable = keys(everything) & keys(self.dump())
+        mask = evaluate(parse(expr), everything).tolist()
+        picked = {k for k, m in zip(map(record_key, everything.to_records()), mask, strict=True) if m}
+        assert picked & stable == kernel & stable, expr
 
 
 def keys(batch: SocketBatch) -> set[Key]:
@@ -131,26 +159,23 @@ def test_the_scene_has_listeners_connections_time_wait_and_both_families(scene: 
     assert {c.TCP_STATES["listen"], c.TCP_STATES["established"], c.TCP_STATES["time-wait"]} <= states
     assert set(everything.columns["inet_diag_msg_family"].tolist()) == {c.AF_INET, c.AF_INET6}
     assert everything.n >= 60
-    assert keys(everything) == scene.ss("")
+    scene.bracketed("", scene.ss)
 
 
 @pytest.mark.parametrize("expr", HAND_WRITTEN)
 def test_hand_written_expression_lists_what_ss_lists(scene: Scene, expr: str) -> None:
     """The kernel-filtered dump and ss list the same sockets for this expression, and so does the
     column evaluator on a full dump (except for autobound, which records cannot show)."""
-    ours = scene.ours(expr)
-    assert ours == scene.ss(expr)
+    scene.agree(expr)
     if "autobound" not in expr:
-        everything = scene.dump()
-        mask = evaluate(parse(expr), everything).tolist()
-        assert {k for k, m in zip(map(record_key, everything.to_records()), mask, strict=True) if m} == ours
+        scene.check_evaluator(expr)
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("src != 127.0.0.1", "not src 127.0.0.1"),
                                               ("dst != [::1]", "not dst [::1]")])
 def test_address_inequality_is_the_negation_ss_spells_out(scene: Scene, ours: str, theirs: str) -> None:
     """`src != X` (which ss 6.1 refuses as a syntax error) lists what ss lists for `not src X`."""
-    assert scene.ours(ours) == scene.ss(theirs)
+    scene.bracketed(ours, lambda: scene.ss(theirs))
 
 
 # --- random trees of the grammar ----------------------------------------------------------------------
@@ -203,34 +228,35 @@ EXPRESSIONS = st.recursive(_leaf(), _combine, max_leaves=8)
 def test_random_expression_lists_what_ss_lists(scene: Scene, expr: str) -> None:
     """For random trees of the grammar, the kernel-filtered dump and ss list the same sockets,
     and the column evaluator (used by per-class sampling) picks the same rows from a full dump."""
-    ours = scene.ours(expr)
-    assert ours == scene.ss(expr), expr
-    everything = scene.dump()
-    mask = evaluate(parse(expr), everything).tolist()
-    assert {k for k, m in zip(map(record_key, everything.to_records()), mask, strict=True) if m} == ours
+    scene.agree(expr)
+    scene.check_evaluator(expr)
+
+
+def _cli(scene: Scene, out: Path, *args: str) -> Callable[[], set[Key]]:
+    return lambda: set(map(record_key, run_collector(scene.ns, out, "--once", *args)))
 
 
 @pytest.mark.parametrize("expr", ["sport = :443 or dport = :443", "not src 127.0.0.0/8", "dst [fd00:7::1]:9000"])
 def test_cli_filter_once_lists_what_ss_lists(scene: Scene, tmp_path: Path, expr: str) -> None:
     """End to end: `xtcp-async --filter EXPR --once` writes records for exactly ss's sockets."""
-    records = run_collector(scene.ns, tmp_path / "out.jsonl", "--once", "--filter", expr)
-    assert set(map(record_key, records)) == scene.ss(expr)
+    got = scene.bracketed(expr, _cli(scene, tmp_path / "out.jsonl", "--filter", expr), lambda: scene.ss(expr))
+    assert got
 
 
 def test_cli_exclude_port_is_the_filter_it_stands_for(scene: Scene, tmp_path: Path) -> None:
     """--exclude-port 22,9000 lists what ss lists for `not ( sport = :22 or dport = :22 or ... )`."""
-    records = run_collector(scene.ns, tmp_path / "out.jsonl", "--once", "--exclude-port", "22,9000")
-    want = scene.ss("not ( sport = :22 or dport = :22 or sport = :9000 or dport = :9000 )")
-    assert set(map(record_key, records)) == want
-    assert want and want != scene.ss("")
+    expr = "not ( sport = :22 or dport = :22 or sport = :9000 or dport = :9000 )"
+    got = scene.bracketed(expr, _cli(scene, tmp_path / "out.jsonl", "--exclude-port", "22,9000"),
+                          lambda: scene.ss(expr))
+    assert got and not {k for k in got if 22 in (k[2], k[4]) or 9000 in (k[2], k[4])}
 
 
 def test_cli_states_exclusion_matches_ss_state_filter(scene: Scene, tmp_path: Path) -> None:
     """--states all,-time-wait lists what `ss -tanH exclude time-wait` lists."""
-    records = run_collector(scene.ns, tmp_path / "out.jsonl", "--once", "--states", "all,-time-wait")
-    want = {s.key for s in parse_text(scene.ns.run(["ss", "-tanH", "exclude", "time-wait"]))}
-    assert set(map(record_key, records)) == want
-    assert c.TCP_STATES["time-wait"] not in {k[0] for k in want}
+    mask = c.ALL_STATES_MASK & ~(1 << c.TCP_STATES["time-wait"])
+    got = scene.bracketed("", _cli(scene, tmp_path / "out.jsonl", "--states", "all,-time-wait"),
+                          lambda: scene.ss("exclude", "time-wait"), states=mask)
+    assert got and c.TCP_STATES["time-wait"] not in {k[0] for k in got}
 
 
 def test_cli_refused_program_is_a_start_up_error(scene: Scene) -> None:
