@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--once", action="store_true", help="poll once, flush every sink, exit")
     a("--family", metavar="LIST", help="address families to dump: inet,inet6 (default both)")
     a("--states", metavar="LIST", help="TCP states to dump, comma-separated (default all), e.g. "
-      "established,listen")
+      "established,listen; also ss's groups connected, synchronized, bucket, big, and -NAME to "
+      "exclude: --states=all,-time-wait")
     a("--poll-timeout", metavar="S", type=float,
       help="seconds a dump may take before it is abandoned and counted (default 5, or 80%% of "
            "--interval when that is shorter)")

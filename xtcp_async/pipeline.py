@@ -290,7 +290,16 @@ class Decoder:
                     if closed is not None:
                         self._record_counter += closed.n
                         await self.out.put(PollBatch(item.poll, closed))
+                    self._stage_stats()
                 await self.out.put(item)
+
+    def _stage_stats(self) -> None:
+        assert self.stages is not None
+        st = self.stages
+        self.stats.rows_sampled_out = st.rows_sampled_out
+        self.stats.rows_unchanged = st.rows_unchanged
+        self.stats.rows_closed = st.rows_closed
+        self.stats.sockets_tracked = st.tracker.tracked if st.tracker is not None else 0
 
     def _meta(self, poll: PollInfo, interrupted: bool) -> PollMeta:
         s = self.cfg.settings
@@ -310,6 +319,7 @@ class Decoder:
         batch = res.batch.with_meta(meta)
         if self.stages is not None:
             batch = self.stages.on_batch(batch)
+            self._stage_stats()
         self._record_counter += batch.n
         return batch
 
