@@ -272,3 +272,27 @@ def _collector() -> list[str]:
     from .harness import collector_argv
 
     return [str(a) for a in collector_argv()]
+
+
+def test_cli_filter_sample_and_change_only_compose(scene: Scene, tmp_path: Path) -> None:
+    """--states, --filter, --sample 0.5 and --emit changed together: poll 1 sends exactly the filtered
+    sockets whose cookie hash falls in the sample, each marked 500000 ppm; poll 2 of the quiescent
+    scene sends nothing."""
+    import numpy as np
+
+    from xtcp_async.stages.sample import keep_mask
+
+    expr = "not ( sport = :7000 or dport = :7000 )"  # leave out the TIME-WAIT refresher's churn
+    states = c.ALL_STATES_MASK & ~(1 << c.TCP_STATES["time-wait"])
+    filtered = scene.dump(compile_filter(parse(expr)), states)
+    cookies = filtered.columns["inet_diag_msg_socket_cookie"].astype(np.uint64)
+    kept = keep_mask(cookies, np.full(filtered.n, 500_000)).tolist()
+    expected = {k for k, keep in zip(map(record_key, filtered.to_records()), kept, strict=True) if keep}
+    assert 0 < len(expected) < filtered.n
+
+    records = run_collector(scene.ns, tmp_path / "out.jsonl", "--count", "2", "--interval", "1", "--filter", expr,
+                            "--states=all,-time-wait", "--sample", "0.5", "--emit", "changed")
+    first = [r for r in records if r["poll_id"] == 1]
+    assert {record_key(r) for r in first} == expected
+    assert {r["sample_rate_ppm"] for r in first} == {500_000}
+    assert [r for r in records if r["poll_id"] == 2] == []
