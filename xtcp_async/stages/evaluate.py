@@ -14,21 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from xtcp_async.netlink import constants as c
+from xtcp_async.netlink import filter_ast as fa
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
-from xtcp_async.netlink.filter_ast import (
-    AF_INET,
-    AF_INET6,
-    And,
-    AutoBound,
-    CgroupCond,
-    DevCond,
-    Expr,
-    HostCond,
-    MarkCond,
-    Not,
-    Or,
-    PortCmp,
-)
 
 BoolArray = npt.NDArray[np.bool_]
 _V4MAPPED = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
@@ -40,39 +27,39 @@ class NotEvaluable(ValueError):
     """The condition needs a fact the records do not carry (``autobound``: the socket's userlocks)."""
 
 
-def check_evaluable(e: Expr) -> None:
+def check_evaluable(e: fa.Expr) -> None:
     """Raise NotEvaluable when ``e`` cannot be evaluated on columns."""
-    if isinstance(e, AutoBound):
+    if isinstance(e, fa.AutoBound):
         raise NotEvaluable("'autobound' is kernel-only: records do not carry the socket's bind locks")
-    if isinstance(e, Not):
+    if isinstance(e, fa.Not):
         check_evaluable(e.expr)
-    elif isinstance(e, And | Or):
+    elif isinstance(e, fa.And | fa.Or):
         check_evaluable(e.left)
         check_evaluable(e.right)
 
 
-def evaluate(e: Expr, batch: SocketBatch) -> BoolArray:
+def evaluate(e: fa.Expr, batch: SocketBatch) -> BoolArray:
     """Which rows of ``batch`` the kernel's program for ``e`` would accept."""
-    if isinstance(e, And):
+    if isinstance(e, fa.And):
         return evaluate(e.left, batch) & evaluate(e.right, batch)
-    if isinstance(e, Or):
+    if isinstance(e, fa.Or):
         return evaluate(e.left, batch) | evaluate(e.right, batch)
-    if isinstance(e, Not):
+    if isinstance(e, fa.Not):
         return ~evaluate(e.expr, batch)
-    if isinstance(e, PortCmp):
+    if isinstance(e, fa.PortCmp):
         col = batch.columns[_PORT_COL[e.side]]
         if e.op == "eq":
             return np.asarray(col == e.port)
         return np.asarray(col >= e.port) if e.op == "ge" else np.asarray(col <= e.port)
-    if isinstance(e, HostCond):
+    if isinstance(e, fa.HostCond):
         return _host(e, batch)
-    if isinstance(e, DevCond):
+    if isinstance(e, fa.DevCond):
         return np.asarray(batch.columns["inet_diag_msg_socket_interface"] == e.ifindex)
-    if isinstance(e, MarkCond):
+    if isinstance(e, fa.MarkCond):
         # No mark attribute (no CAP_NET_ADMIN): the column is 0, as the kernel's entry would not be.
         mark = batch.columns["socket_mark"].astype(np.uint32)
         return np.asarray((mark & np.uint32(e.mask)) == np.uint32(e.mark))
-    if isinstance(e, CgroupCond):
+    if isinstance(e, fa.CgroupCond):
         return np.asarray(batch.columns["c_group"] == np.uint64(e.cgroup_id))
     raise NotEvaluable(f"cannot evaluate {e!r} on columns")
 
@@ -89,7 +76,7 @@ def _prefix_match(addr: npt.NDArray[np.uint8], want: bytes, bits: int) -> BoolAr
     return ok
 
 
-def _host(e: HostCond, batch: SocketBatch) -> BoolArray:
+def _host(e: fa.HostCond, batch: SocketBatch) -> BoolArray:
     n = batch.n
     ok = np.ones(n, dtype=bool)
     if e.port != -1:
@@ -98,9 +85,9 @@ def _host(e: HostCond, batch: SocketBatch) -> BoolArray:
         return ok
     fam: Any = batch.columns["inet_diag_msg_family"]
     addr = batch.columns[_ADDR_COL[e.side]].astype(np.uint8, copy=False)
-    if e.family == AF_INET6:
+    if e.family == fa.AF_INET6:
         return np.asarray(ok & (fam == c.AF_INET6) & _prefix_match(addr, e.addr, e.prefix_len))
-    assert e.family == AF_INET
+    assert e.family == fa.AF_INET
     v4 = (fam == c.AF_INET) & _prefix_match(addr[:, :4], e.addr, e.prefix_len)
     mapped = (fam == c.AF_INET6) & (addr[:, :12] == _V4MAPPED).all(axis=1)
     mapped &= _prefix_match(np.ascontiguousarray(addr[:, 12:16]), e.addr, e.prefix_len)
