@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from xtcp_async import __version__
+from xtcp_async.buildinfo import VersionAction
 from xtcp_async.errors import ConfigError, XtcpError
 
 log = logging.getLogger("xtcp_async")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--emit-fields", metavar="LIST",
                    help="fields whose change --emit changed reports (default: bytes_acked/received, segs "
                         "in/out, retrans, total_retrans, lost, state, ca_state, snd_cwnd, snd_ssthresh)")
-    p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
+    p.add_argument("--version", action=VersionAction)
     return p
 
 
