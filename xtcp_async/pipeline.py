@@ -31,6 +31,7 @@ from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
+from xtcp_async.stages.chain import StageChain
 from xtcp_async.stats import Stats
 
 if TYPE_CHECKING:
@@ -248,7 +249,8 @@ class Poller:
         self.stats.dumping = True
         try:
             async for chunk in source.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
-                                           timeout_s=self.cfg.poll_timeout_s, status=status):
+                                           timeout_s=self.cfg.poll_timeout_s, status=status,
+                                           bytecode=self.cfg.bytecode):
                 await self.out.put(PollChunk(info, chunk, origin))
             ok = True
         except NetlinkError as exc:
@@ -298,6 +300,8 @@ class Decoder:
         self.out = out
         self.turns = turns or CpuTurns()
         self._record_counter = 0
+        #: Column stages (sample → change-only), None when both are off (then they cost nothing).
+        self.stages = StageChain(cfg.stages) if cfg.stages.active else None
 
     async def run(self) -> None:
         chunks: list[PollChunk] = []
@@ -322,7 +326,28 @@ class Decoder:
                 await self.out.put(PollBatch(current, batch))
                 chunks, size = [], 0
             if isinstance(item, PollEnd):
+                if self.stages is not None:
+                    closed = self.stages.on_poll_end(complete=not item.poll.failed,
+                                                     meta=self._meta(item.poll, item.poll.interrupted))
+                    if closed is not None:
+                        self._record_counter += closed.n
+                        await self.out.put(PollBatch(item.poll, closed))
+                    self._stage_stats()
                 await self.out.put(item)
+
+    def _stage_stats(self) -> None:
+        assert self.stages is not None
+        st = self.stages
+        self.stats.rows_sampled_out = st.rows_sampled_out
+        self.stats.rows_unchanged = st.rows_unchanged
+        self.stats.rows_closed = st.rows_closed
+        self.stats.sockets_tracked = st.tracker.tracked if st.tracker is not None else 0
+
+    def _meta(self, poll: PollInfo, interrupted: bool) -> PollMeta:
+        s = self.cfg.settings
+        return PollMeta(poll_id=poll.poll_id, timestamp_ns=poll.timestamp_ns, hostname=s.hostname,
+                        location=s.location, label=s.label, tag=s.tag, daemon_version=self.cfg.daemon_version,
+                        dump_interrupted=interrupted, record_counter_start=self._record_counter)
 
     def _decode(self, items: Sequence[PollChunk], poll: PollInfo) -> SocketBatch:
         chunks = [it.chunk for it in items]
@@ -333,7 +358,6 @@ class Decoder:
                         location=s.location, label=s.label, tag=s.tag, daemon_version=self.cfg.daemon_version,
                         dump_interrupted=poll.interrupted or res.dump_interrupted,
                         record_counter_start=self._record_counter)
-        self._record_counter += res.batch.n
         self.stats.sockets += res.batch.n
         batch = res.batch.with_meta(meta)
         if any(it.origin is not None for it in items):
@@ -342,6 +366,10 @@ class Decoder:
             per_chunk = np.array([table.setdefault(it.origin or NO_ORIGIN, len(table)) for it in items],
                                  dtype=np.intp)
             batch = batch.with_origins(per_chunk[res.row_chunk], tuple(table))
+        if self.stages is not None:
+            batch = self.stages.on_batch(batch)
+            self._stage_stats()
+        self._record_counter += batch.n
         return batch
 
 

@@ -133,6 +133,8 @@ def _items(batch: SocketBatch) -> list[_Item]:
         "congestion_algorithm_string": lambda: _congestion_table(batch),
         SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
+        "sample_rate_ppm": lambda: _Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
+        "closed": lambda: _Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
     }
     for name in ORIGIN_FIELDS:  # issue 10: per row, one entry of the batch's namespace table
         per_row[name] = functools.partial(_origin_table, batch, name)

@@ -239,11 +239,16 @@ FIELDS: tuple[Field, ...] = (
     Field("pod_uid", 3301, "string", "meta"),
     Field("pod_name", 3302, "string", "meta"),
     Field("pod_namespace", 3303, "string", "meta"),
+    # --- ours: set by the column stages (xtcp_async/stages/), 3350-3399 ---------------------------
+    Field("sample_rate_ppm", 3350, "uint32", "stage"),
+    Field("closed", 3351, "bool", "stage"),
 )
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 #: Integer fields decoded straight from kernel bytes, in table order.
 KERNEL_INT_FIELDS = tuple(f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes")
+#: Per-row fields the column stages add; a batch without the column has the default.
+STAGE_DEFAULTS = {"sample_rate_ppm": 1_000_000, "closed": 0}
 
 #: xtcp2's CongestionAlgorithm enum, keyed by the kernel's congestion control name.
 CONGESTION_ENUM = {"cubic": 1, "dctcp": 2, "vegas": 3, "prague": 4, "bbr": 5, "bbr2": 6, "bbr3": 7}
