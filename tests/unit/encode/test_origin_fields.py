@@ -95,3 +95,12 @@ def test_concat_and_slice_keep_each_rows_origin() -> None:
     assert joined.slice(3, 12).row_origins() == joined.row_origins()[3:12]
     assert np.array_equal(SocketBatch.concat([b, b]).read_ns, np.concatenate([b.read_ns, b.read_ns]))
     assert SocketBatch.concat([b, b]).origin_codes is None
+
+
+def test_stage_row_picks_keep_each_rows_origin() -> None:
+    """Sampling and change-only keep rows by index: each kept row keeps its namespace."""
+    from xtcp_async.stages.take import take
+
+    batch = _decoded(POD, NAMED, None)
+    rows = np.array([0, 6, 7, 14], dtype=np.intp)
+    assert take(batch, rows).row_origins() == [batch.row_origins()[i] for i in rows.tolist()]
