@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics-listen", metavar="HOST:PORT",
       help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
     a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
+    # TCP health (issue 12)
+    a("--asn-db", metavar="PATH", help="prefix → ASN database: MaxMind ASN .mmdb or routeviews pfx2as "
+      "text (gzip or not); fills inet_diag_msg_socket_dest_asn; SIGHUP reloads it")
+    a("--prefix-len", metavar="V4,V6", help="fill the remote prefix fields, cut to these lengths (e.g. 24,48)")
+    a("--aggregate", action="store_true", help="add one aggregate record per group of sockets per poll "
+      "for sinks with ?records=aggregates|both")
+    a("--aggregate-by", metavar="LIST", help="group keys, comma-separated: location, hostname, netns, asn, "
+      "prefix, port (local port of listening services), cc, state (default asn)")
+    a("--aggregate-max-groups", metavar="N", type=int,
+      help="groups per poll at most; the smallest are folded into one 'other' group (default 1000)")
+    a("--metrics-ports", metavar="N", type=int,
+      help="listening ports labelled by name in the TCP-health metrics, the rest as 'other' (default 20)")
     p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
     return p
 
@@ -87,6 +99,8 @@ def _flags(ns: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     config_file = flags.pop("config", None)
     if flags.get("once") is False:
         flags.pop("once")
+    if flags.get("aggregate") is False:
+        flags.pop("aggregate")
     return flags, config_file
 
 
@@ -109,17 +123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xtcp_async.config import load_config
     from xtcp_async.logs import setup_logging
     from xtcp_async.service import build_sinks, run_service
+    from xtcp_async.stages import ColumnStages
 
     try:
         cfg = load_config(flags, config_file)
         sinks = build_sinks(cfg)  # validates every sink's options before anything starts
+        stages = ColumnStages.from_config(cfg)  # loads --asn-db: unreadable is exit 2 too
         run = _runner(cfg.settings.loop)
     except ConfigError as exc:
         print(f"xtcp-async: {exc}", file=sys.stderr)
         return 2
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
     try:
-        return run(run_service(cfg, sinks))
+        return run(run_service(cfg, sinks, stages))
     except KeyboardInterrupt:
         return 130
     except XtcpError as exc:

@@ -30,6 +30,8 @@ from xtcp_async.sinks.base import FORMATS
 from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
 Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
+#: What --aggregate-by may group on (issue 12); xtcp_async.aggregate.keys builds each.
+AggregateKey = Literal["location", "hostname", "netns", "asn", "prefix", "port", "cc", "state"]
 
 
 def _split_list(value: Any) -> Any:
@@ -68,6 +70,39 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     metrics_listen: str = "127.0.0.1:9088"
     stats_json: str | None = None
+    # --- TCP health (issue 12): enrichment, aggregate records, /metrics series -------------------
+    asn_db: str | None = None
+    prefix_len: Annotated[tuple[int, int] | None, NoDecode] = None
+    aggregate: bool = False
+    aggregate_by: Annotated[list[AggregateKey], NoDecode] = Field(
+        default_factory=lambda: list[AggregateKey](["asn"]))
+    aggregate_max_groups: int = Field(default=1000, ge=1)
+    metrics_ports: int = Field(default=20, ge=0)
+
+    @field_validator("aggregate_by", mode="before")
+    @classmethod
+    def _aggregate_by(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("prefix_len", mode="before")
+    @classmethod
+    def _prefix_len(cls, v: Any) -> Any:
+        v = _split_list(v)
+        if isinstance(v, list):
+            if len(v) != 2 or not all(str(x).isdigit() for x in v):
+                raise ValueError("expected two prefix lengths, IPv4,IPv6 (e.g. 24,48)")
+            v4, v6 = int(v[0]), int(v[1])
+            if not (0 <= v4 <= 32 and 0 <= v6 <= 128):
+                raise ValueError("the IPv4 length must be 0..32 and the IPv6 length 0..128")
+            return (v4, v6)
+        return v
+
+    @model_validator(mode="after")
+    def _aggregate_keys_have_data(self) -> Settings:
+        if self.aggregate and "asn" in self.aggregate_by and not self.asn_db:
+            raise ValueError("--aggregate-by asn needs --asn-db (a prefix → ASN database)")
+        return self
+    # --- end TCP health ----------------------------------------------------------------------------
 
     @field_validator("sink", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from xtcp_async.netlink.fields import GROUP_BY_ATTR
 from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
+from xtcp_async.stages import ColumnStages
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -254,8 +255,10 @@ class Encoder:
     """SocketBatches → payloads, batched by rows and bytes, handed to every sink's runner."""
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
-                 groups: list[SinkGroup], turns: CpuTurns | None = None) -> None:
+                 groups: list[SinkGroup], turns: CpuTurns | None = None, *,
+                 stages: ColumnStages | None = None) -> None:
         self.turns = turns or CpuTurns()
+        self.stages = stages  # issue 12: enrichment per batch, aggregates per poll
         self.max_rows = cfg.settings.max_batch_rows
         #: A full sink buffer waits this long for room before dropping its oldest payload:
         #: one poll interval, so polling is never held up for longer than that.
@@ -275,6 +278,8 @@ class Encoder:
                     await self._emit(await self._concat(pending))
                 return
             if isinstance(item, SocketBatch):
+                if self.stages is not None and item.n:
+                    item = self.stages.batch(item)
                 if item.n:
                     pending.append(item)
                     rows += item.n

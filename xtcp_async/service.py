@@ -23,6 +23,7 @@ from xtcp_async.loopmon import monitor_loop
 from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
+from xtcp_async.stages import ColumnStages
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,10 @@ def build_sinks(cfg: Config) -> list[tuple[SinkConfig, Sink]]:
 class Service:
     """Runs the pipeline until the polls are done or a signal arrives."""
 
-    def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None) -> None:
+    def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None,
+                 stages: ColumnStages | None = None) -> None:
         self.cfg = cfg
+        self.stages = stages if stages is not None else ColumnStages.from_config(cfg)
         self.stats = Stats()
         self.sinks = sinks if sinks is not None else build_sinks(cfg)
         self.runners: list[SinkRunner] = []
@@ -91,6 +94,7 @@ class Service:
             if callable(reopen):
                 reopen()
         log.info("SIGHUP: reopened file sinks")
+        self.stages.reload()
 
     async def run(self) -> ServiceResult:
         self._main = asyncio.current_task()
@@ -118,7 +122,8 @@ class Service:
                     tg.create_task(self.poller.run(), name="poller"),
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
-                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns).run(),
+                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns,
+                                                   stages=self.stages).run(),
                                    name="encoder"),
                 ]
                 await asyncio.gather(*pipeline)
@@ -164,9 +169,10 @@ def install_signal_handlers(service: Service) -> None:
     loop.add_signal_handler(signal.SIGHUP, service.reopen_files)
 
 
-async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None) -> int:
+async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None,
+                      stages: ColumnStages | None = None) -> int:
     """Run until done; return the process exit code (0 ok, 1 undelivered data under --once)."""
-    service = Service(cfg, sinks)
+    service = Service(cfg, sinks, stages)
     install_signal_handlers(service)
     result = await service.run()
     flush_rate_limited()  # errors held back by the rate limiter are counted before exit

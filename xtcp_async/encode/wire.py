@@ -52,7 +52,7 @@ from xtcp_async.encode.varints import (
     tag,
 )
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
 
@@ -131,6 +131,8 @@ def _items(batch: SocketBatch) -> list[_Item]:
         "congestion_algorithm_string": lambda: _congestion_table(batch),
         SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
+        DEST_PREFIX: lambda: (_Address(tag(3401, 2), batch.columns[DEST_PREFIX])
+                              if DEST_PREFIX in batch.columns else None),
     }
     # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
     extremes: dict[str, tuple[int, int]] = {}
@@ -163,13 +165,13 @@ def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
 
 
 def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]]) -> _Varint | None:
-    col = batch.columns[f.name]
     if f.group != "inet_diag_msg":
         lo, hi = extremes.get(f.group, (0, 0))
         if hi < f.end:
-            return None  # no row carries it
-        if lo < f.end:
-            col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
+            return None  # no row carries it (or, for enrichment fields, the stage is off)
+    col = batch.columns[f.name]
+    if f.group != "inet_diag_msg" and lo < f.end:
+        col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
     return _Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
 
 

@@ -22,6 +22,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 SOURCE = "inet_diag_msg_socket_source"
 DESTINATION = "inet_diag_msg_socket_destination"
+#: The remote address cut to its prefix (enrichment, issue 12); a column only when --prefix-len is on.
+DEST_PREFIX = "inet_diag_msg_socket_dest_prefix"
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class SocketBatch:
         columns = [(f.name, self.columns[f.name].tolist(), self.present(f).tolist())
                    for f in FIELDS if f.name in self.columns and f.proto_type != "bytes"]
         cong_present = (self.lengths["congestion"] > 0).tolist()
+        prefix = self.addresses_text(DEST_PREFIX) if DEST_PREFIX in self.columns else None
         for i, row in enumerate(rows):
             row.update(per_batch)
             row["record_counter"] = m.record_counter_start + i
@@ -171,6 +174,8 @@ class SocketBatch:
             row["tcp_info_length"] = ti_len[i]
             row[SOURCE] = src[i]
             row[DESTINATION] = dst[i]
+            if prefix is not None:
+                row[DEST_PREFIX] = prefix[i]
             for name, values, present in columns:
                 if present[i]:
                     row[name] = values[i]

@@ -230,11 +230,20 @@ FIELDS: tuple[Field, ...] = (
     # --- ours: attributes xtcp2 lacks, 3200-3299 ------------------------------------------------
     Field("socket_mark", 3201, "uint32", "mark", 0, 4),
     Field("skv6only", 3202, "uint32", "skv6only", 0, 1),
+    # --- enrichment (issue 12): filled by column stages, not read from the kernel --------------
+    # Group "asn" / "prefix": a batch carries lengths[group] only when the stage ran (ASN_LEN,
+    # PREFIX_LEN per row), so without --asn-db / --prefix-len these fields are simply absent.
+    Field("inet_diag_msg_socket_dest_asn", 1011, "uint64", "asn", 0, 8),  # xtcp2's, never filled there
+    Field("inet_diag_msg_socket_dest_prefix", 3401, "bytes", "prefix", 0, 16),
+    Field("inet_diag_msg_socket_dest_prefix_length", 3402, "uint32", "prefix", 16, 1),
 )
+#: Groups filled by enrichment stages (xtcp_async.enrich), and the row length that marks them present.
+ENRICH_GROUPS = {"asn": 8, "prefix": 17}
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 #: Integer fields decoded straight from kernel bytes, in table order.
-KERNEL_INT_FIELDS = tuple(f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes")
+KERNEL_INT_FIELDS = tuple(f for f in FIELDS if f.group != "meta" and f.group not in ENRICH_GROUPS
+                          and f.size > 0 and f.proto_type != "bytes")
 
 #: xtcp2's CongestionAlgorithm enum, keyed by the kernel's congestion control name.
 CONGESTION_ENUM = {"cubic": 1, "dctcp": 2, "vegas": 3, "prague": 4, "bbr": 5, "bbr2": 6, "bbr3": 7}
