@@ -249,6 +249,8 @@ def _slice(s: Settings) -> Config:
         fmt = spec.format or s.format
         if fmt is not None and fmt not in FORMATS:
             raise ConfigError(f"config: --format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if spec.records != "rows" and not s.aggregate:
+            raise ConfigError(f"config: sink {spec.scheme}: records={spec.records} needs --aggregate")
         sinks.append(SinkConfig(spec=spec, format=fmt))
     families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
     count = 1 if s.once else s.count

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from xtcp_async.aggregate.records import encode_aggregates
 from xtcp_async.config import Config
 from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
 from xtcp_async.errors import NetlinkError, PollTimeoutError
@@ -256,9 +257,10 @@ class Encoder:
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
                  groups: list[SinkGroup], turns: CpuTurns | None = None, *,
-                 stages: ColumnStages | None = None) -> None:
+                 stages: ColumnStages | None = None, aggregate_groups: list[SinkGroup] | None = None) -> None:
         self.turns = turns or CpuTurns()
         self.stages = stages  # issue 12: enrichment per batch, aggregates per poll
+        self.aggregate_groups = aggregate_groups or []
         self.max_rows = cfg.settings.max_batch_rows
         #: A full sink buffer waits this long for room before dropping its oldest payload:
         #: one poll interval, so polling is never held up for longer than that.
@@ -297,6 +299,26 @@ class Encoder:
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
+            if self.stages is not None:
+                await self._emit_aggregates(item.poll)
+
+    async def _emit_aggregates(self, poll: PollInfo) -> None:
+        """A poll's aggregate records to the sinks that asked for them (issue 12)."""
+        assert self.stages is not None
+        async with self.turns.turn():
+            records = self.stages.poll_end(poll.poll_id, poll.timestamp_ns)
+        if not records:
+            return
+        for group in self.aggregate_groups:
+            async with self.turns.turn():
+                encoded = encode_aggregates(records, group.format)
+            waits = []
+            for runner, cap in group.runners:
+                packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
+                if packed.too_large:
+                    runner.stats.drop("record_too_large", packed.too_large)
+                waits.append(self._feed(runner, packed.payloads))
+            await asyncio.gather(*waits)
 
     async def _concat(self, batches: list[SocketBatch]) -> SocketBatch:
         async with self.turns.turn():

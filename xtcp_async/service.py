@@ -60,6 +60,7 @@ class Service:
 
     def _groups(self) -> list[SinkGroup]:
         groups: dict[str, SinkGroup] = {}
+        self.aggregate_groups: dict[str, SinkGroup] = {}  # issue 12: sinks with ?records=aggregates|both
         max_bytes = self.cfg.settings.max_batch_bytes
         for i, (sc, sink) in enumerate(self.sinks):
             fmt = sc.format or type(sink).default_format
@@ -68,7 +69,10 @@ class Service:
             runner = SinkRunner(f"{i}:{sc.spec.scheme}", sink, RunnerSettings(
                 buffer_bytes=buffer_bytes, drop_log_interval_s=self.cfg.poll.interval_s))
             self.runners.append(runner)
-            groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
+            if sc.spec.records != "aggregates":
+                groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
+            if sc.spec.records != "rows":
+                self.aggregate_groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
         return list(groups.values())
 
     @property
@@ -123,7 +127,8 @@ class Service:
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
                     tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns,
-                                                   stages=self.stages).run(),
+                                                   stages=self.stages,
+                                                   aggregate_groups=list(self.aggregate_groups.values())).run(),
                                    name="encoder"),
                 ]
                 await asyncio.gather(*pipeline)

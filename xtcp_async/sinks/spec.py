@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from xtcp_async.errors import ConfigError
 from xtcp_async.sinks.base import FORMATS
 
+RECORDS = ("rows", "aggregates", "both")
+
 
 @dataclass(frozen=True)
 class SinkSpec:
@@ -23,6 +25,8 @@ class SinkSpec:
     path: str
     format: str | None
     options: dict[str, str] = field(default_factory=dict)
+    #: ?records=rows|aggregates|both: socket rows, aggregate records (--aggregate), or both (issue 12).
+    records: str = "rows"
 
     def host_ports(self, default_port: int) -> list[tuple[str, int]]:
         """The hosts with ``default_port`` filled in where the URL gave none."""
@@ -58,6 +62,9 @@ def parse_sink_url(url: str, extra_options: dict[str, str] | None = None) -> Sin
     options = {k: str(v) for k, v in (extra_options or {}).items()}
     options.update(dict(parse_qsl(parts.query, keep_blank_values=True)))
     fmt = options.pop("format", None)
+    records = options.pop("records", "rows")
+    if records not in RECORDS:
+        raise ConfigError(f"sink: records {records!r} in {url!r} is not one of {', '.join(RECORDS)}")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"sink: format {fmt!r} in {url!r} is not one of {', '.join(FORMATS)}")
     netloc = parts.netloc
@@ -68,4 +75,4 @@ def parse_sink_url(url: str, extra_options: dict[str, str] | None = None) -> Sin
     path = unquote(parts.path)
     if scheme != "file":
         path = path.lstrip("/")
-    return SinkSpec(url=url, scheme=scheme, hosts=hosts, path=path, format=fmt, options=options)
+    return SinkSpec(url=url, scheme=scheme, hosts=hosts, path=path, format=fmt, options=options, records=records)

@@ -98,6 +98,8 @@ async def test_reload_swaps_the_table_and_a_bad_reload_keeps_it(
     (["--aggregate", "--aggregate-by", "asn,cc"], "--aggregate-by asn needs --asn-db"),
     (["--prefix-len", "33,48"], "--prefix-len"),
     (["--aggregate-by", "asn,colour"], "--aggregate-by"),
+    (["--sink", "null://?records=summaries"], "records"),
+    (["--sink", "null://?records=aggregates"], "needs --aggregate"),
 ])
 def test_bad_health_options_are_one_line_and_exit_2(args: list[str], words: str) -> None:
     """A missing database, an impossible prefix length or an unknown group key: one line, exit 2."""

@@ -385,3 +385,97 @@ class Envelope(_message.Message):
     ROW_FIELD_NUMBER: _ClassVar[int]
     row: _containers.RepeatedCompositeFieldContainer[XtcpFlatRecord]
     def __init__(self, row: _Optional[_Iterable[_Union[XtcpFlatRecord, _Mapping]]] = ...) -> None: ...
+
+class XtcpAggregateRecord(_message.Message):
+    __slots__ = ("schema_version", "daemon_version", "timestamp_ns", "hostname", "location", "label", "tag", "poll_id", "group_by", "other", "groups_folded", "netns_inode", "asn", "prefix", "local_port", "congestion_algorithm", "state", "sockets", "rtt_sockets", "rtt_p50", "rtt_p90", "rtt_p99", "rtt_mean", "min_rtt_p50", "min_rtt_p90", "min_rtt_p99", "min_rtt_mean", "retransmits", "segs_out", "retransmit_share", "bytes_acked", "bytes_received", "bytes_acked_delta", "bytes_received_delta", "delta_sockets", "delivery_rate_p50", "delivery_rate_p90", "app_limited_share", "rwnd_limited_share", "sndbuf_limited_share", "busy_time_us", "sample_rate")
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    POLL_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FOLDED_FIELD_NUMBER: _ClassVar[int]
+    NETNS_INODE_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PORT_FIELD_NUMBER: _ClassVar[int]
+    CONGESTION_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SOCKETS_FIELD_NUMBER: _ClassVar[int]
+    RTT_SOCKETS_FIELD_NUMBER: _ClassVar[int]
+    RTT_P50_FIELD_NUMBER: _ClassVar[int]
+    RTT_P90_FIELD_NUMBER: _ClassVar[int]
+    RTT_P99_FIELD_NUMBER: _ClassVar[int]
+    RTT_MEAN_FIELD_NUMBER: _ClassVar[int]
+    MIN_RTT_P50_FIELD_NUMBER: _ClassVar[int]
+    MIN_RTT_P90_FIELD_NUMBER: _ClassVar[int]
+    MIN_RTT_P99_FIELD_NUMBER: _ClassVar[int]
+    MIN_RTT_MEAN_FIELD_NUMBER: _ClassVar[int]
+    RETRANSMITS_FIELD_NUMBER: _ClassVar[int]
+    SEGS_OUT_FIELD_NUMBER: _ClassVar[int]
+    RETRANSMIT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_ACKED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_ACKED_DELTA_FIELD_NUMBER: _ClassVar[int]
+    BYTES_RECEIVED_DELTA_FIELD_NUMBER: _ClassVar[int]
+    DELTA_SOCKETS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_RATE_P50_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_RATE_P90_FIELD_NUMBER: _ClassVar[int]
+    APP_LIMITED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RWND_LIMITED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SNDBUF_LIMITED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BUSY_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    schema_version: int
+    daemon_version: str
+    timestamp_ns: int
+    hostname: str
+    location: str
+    label: str
+    tag: str
+    poll_id: int
+    group_by: str
+    other: bool
+    groups_folded: int
+    netns_inode: int
+    asn: int
+    prefix: str
+    local_port: int
+    congestion_algorithm: str
+    state: str
+    sockets: int
+    rtt_sockets: int
+    rtt_p50: int
+    rtt_p90: int
+    rtt_p99: int
+    rtt_mean: float
+    min_rtt_p50: int
+    min_rtt_p90: int
+    min_rtt_p99: int
+    min_rtt_mean: float
+    retransmits: int
+    segs_out: int
+    retransmit_share: float
+    bytes_acked: int
+    bytes_received: int
+    bytes_acked_delta: int
+    bytes_received_delta: int
+    delta_sockets: int
+    delivery_rate_p50: int
+    delivery_rate_p90: int
+    app_limited_share: float
+    rwnd_limited_share: float
+    sndbuf_limited_share: float
+    busy_time_us: int
+    sample_rate: float
+    def __init__(self, schema_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., hostname: _Optional[str] = ..., location: _Optional[str] = ..., label: _Optional[str] = ..., tag: _Optional[str] = ..., poll_id: _Optional[int] = ..., group_by: _Optional[str] = ..., other: bool = ..., groups_folded: _Optional[int] = ..., netns_inode: _Optional[int] = ..., asn: _Optional[int] = ..., prefix: _Optional[str] = ..., local_port: _Optional[int] = ..., congestion_algorithm: _Optional[str] = ..., state: _Optional[str] = ..., sockets: _Optional[int] = ..., rtt_sockets: _Optional[int] = ..., rtt_p50: _Optional[int] = ..., rtt_p90: _Optional[int] = ..., rtt_p99: _Optional[int] = ..., rtt_mean: _Optional[float] = ..., min_rtt_p50: _Optional[int] = ..., min_rtt_p90: _Optional[int] = ..., min_rtt_p99: _Optional[int] = ..., min_rtt_mean: _Optional[float] = ..., retransmits: _Optional[int] = ..., segs_out: _Optional[int] = ..., retransmit_share: _Optional[float] = ..., bytes_acked: _Optional[int] = ..., bytes_received: _Optional[int] = ..., bytes_acked_delta: _Optional[int] = ..., bytes_received_delta: _Optional[int] = ..., delta_sockets: _Optional[int] = ..., delivery_rate_p50: _Optional[int] = ..., delivery_rate_p90: _Optional[int] = ..., app_limited_share: _Optional[float] = ..., rwnd_limited_share: _Optional[float] = ..., sndbuf_limited_share: _Optional[float] = ..., busy_time_us: _Optional[int] = ..., sample_rate: _Optional[float] = ...) -> None: ...
+
+class AggregateEnvelope(_message.Message):
+    __slots__ = ("row",)
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    row: _containers.RepeatedCompositeFieldContainer[XtcpAggregateRecord]
+    def __init__(self, row: _Optional[_Iterable[_Union[XtcpAggregateRecord, _Mapping]]] = ...) -> None: ...
