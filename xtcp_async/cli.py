@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
     try:
-        return run(run_service(cfg, sinks, stages))
+        return run(run_service(cfg, sinks, hard_exit=True, stages=stages))
     except KeyboardInterrupt:
         return 130
     except XtcpError as exc:

@@ -186,7 +186,11 @@ class DiagSocket:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s")
                 t0 = loop.time()
                 try:
-                    await asyncio.wait_for(wakeup.wait(), budget)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that arrives as the wait completes (CPython gh-86296), and the
+                    # poller must always be cancellable.
+                    async with asyncio.timeout(budget):
+                        await wakeup.wait()
                 except TimeoutError:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s") from None
                 budget -= loop.time() - t0
@@ -215,7 +219,8 @@ class DiagSocket:
         if nl_flags & c.NLM_F_DUMP_INTR:
             st.interrupted = True
         if nl_type == c.NLMSG_ERROR:
-            err = -_ERRNO.unpack_from(data, c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+            # A header alone (16 bytes, whatever nlmsg_len claims) carries no error code to read.
+            err = -_ERRNO.unpack_from(data, c.NLMSG_HDRLEN)[0] if min(nl_len, len(data)) >= 20 else 0
             if err:
                 failure.append(_kernel_error(err))
             else:

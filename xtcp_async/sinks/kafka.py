@@ -143,7 +143,7 @@ def producer_settings(spec: SinkSpec, opts: KafkaOptions) -> dict[str, Any]:
     """The AIOKafkaProducer keyword arguments for ``spec`` (config stage: reads TLS and password
     files, so a bad one is a ConfigError at start-up, not a retry loop)."""
     if not spec.hosts:
-        raise ConfigError(f"sink kafka: {spec.url!r} names no broker (expected kafka://HOST:PORT/TOPIC)")
+        raise ConfigError(f"sink kafka: {spec.redacted!r} names no broker (expected kafka://HOST:PORT/TOPIC)")
     if opts.compression != "none" and not _CODEC_CHECKS[opts.compression]():
         raise ConfigError(f"sink kafka: compression={opts.compression} needs its codec library; install "
                           "'aiokafka[zstd,lz4,snappy]'")
@@ -237,7 +237,7 @@ class KafkaSink(BaseSink):
         """Build the sink from its URL (no network I/O; TLS and password files are read here)."""
         opts = parse_options(spec.options)
         if not _TOPIC_RE.match(spec.path) or spec.path in (".", ".."):
-            raise ConfigError(f"sink kafka: topic {spec.path!r} in {spec.url!r} is not a valid Kafka "
+            raise ConfigError(f"sink kafka: topic {spec.path!r} in {spec.redacted!r} is not a valid Kafka "
                               "topic name (1-249 of a-z A-Z 0-9 . _ -)")
         settings = producer_settings(spec, opts)
         key: bytes | None = None
@@ -335,16 +335,22 @@ class KafkaSink(BaseSink):
             # aiokafka's bootstrap has no overall deadline of its own when a host accepts TCP
             # but never answers (wrong port, TLS mismatch); bound it by the request timeout.
             await asyncio.wait_for(producer.start(), self.settings["request_timeout_ms"] / 1000)
+        except asyncio.CancelledError:
+            # Cut short (the runner's start-up deadline, shutdown): the half-started producer
+            # holds sockets and tasks; close it before going, whatever the cancellation.
+            await asyncio.shield(self._stop_producer(producer, 1.0))
+            raise
         except (kafka_errors.KafkaError, OSError, TimeoutError) as exc:
             await self._stop_producer(producer, 1.0)
             self._connected = False
             self._connect_failures += 1
+            servers = ",".join(self.settings["bootstrap_servers"])
+            hint = self._idempotence_hint(exc)
             # First failure loud, then every 10th: the runner already logs each retry.
             if self._connect_failures == 1 or self._connect_failures % 10 == 0:
-                log.warning("kafka: cannot connect to %s (attempt %d), will retry: %r",
-                            ",".join(self.settings["bootstrap_servers"]), self._connect_failures, exc)
-            raise SinkError(f"kafka: cannot connect to {','.join(self.settings['bootstrap_servers'])}: "
-                            f"{exc!r}") from exc
+                log.warning("kafka: cannot connect to %s (attempt %d), will retry: %r%s",
+                            servers, self._connect_failures, exc, hint)
+            raise SinkError(f"kafka: cannot connect to {servers}: {exc!r}{hint}") from exc
         if self._connect_failures:
             log.info("kafka: connected to %s after %d failed attempt(s)",
                      ",".join(self.settings["bootstrap_servers"]), self._connect_failures)
@@ -352,6 +358,20 @@ class KafkaSink(BaseSink):
         self._producer = producer
         self._connected = True
         return producer
+
+    def _idempotence_hint(self, exc: BaseException) -> str:
+        """Why a start failed, when the likely cause is the idempotent producer.
+
+        With idempotence on, aiokafka's start asks the broker for a producer id (InitProducerId);
+        Kafka-protocol brokers that lack it answer with an error aiokafka reports as
+        UnknownError or UnsupportedVersionError, which alone says nothing useful.
+        """
+        if not self.settings.get("enable_idempotence"):
+            return ""
+        if isinstance(exc, kafka_errors.UnknownError | kafka_errors.UnsupportedVersionError):
+            return ("; the broker refused the idempotent producer (InitProducerId): if it does not "
+                    "support idempotence, set ?idempotence=false on the sink URL")
+        return ""
 
     async def _failed(self, exc: BaseException) -> SinkError:
         self._connected = False

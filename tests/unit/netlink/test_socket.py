@@ -81,3 +81,14 @@ def test_check_turns_nlmsg_error_into_a_failure() -> None:
     DiagSocket._check(error_msg(errno.EPERM, seq=3), 3, 0, st, failure)
     assert isinstance(failure[0], NetlinkError) and failure[0].errno == errno.EPERM
     assert "EPERM" in str(failure[0])
+
+
+def test_check_survives_a_16_byte_nlmsg_error_claiming_more() -> None:
+    """A lone NLMSG_ERROR header whose length field claims an error code it does not carry is no crash."""
+    import struct
+
+    st = DumpStatus(family=c.AF_INET)
+    failure: list[BaseException] = []
+    data = struct.pack("<IHHII", 36, c.NLMSG_ERROR, 0, 3, 0)  # 16 bytes, nlmsg_len says 36
+    assert DiagSocket._check(data, 3, 0, st, failure)
+    assert not failure
