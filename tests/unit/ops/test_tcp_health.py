@@ -14,7 +14,14 @@ from xtcp_async.aggregate.deltas import DeltaState
 from xtcp_async.aggregate.poll import summarize
 from xtcp_async.enrich.stage import Enricher
 from xtcp_async.netlink import constants as c
-from xtcp_async.ops.tcp_health import CC_LABELS, RETRANS_BUCKETS, RTT_BUCKETS, STATE_GROUPS, TcpHealth, TcpHealthCollector
+from xtcp_async.ops.tcp_health import (
+    CC_LABELS,
+    RETRANS_BUCKETS,
+    RTT_BUCKETS,
+    STATE_GROUPS,
+    TcpHealth,
+    TcpHealthCollector,
+)
 from xtcp_async.stages import ColumnStages
 
 PORTS = 3
@@ -89,7 +96,8 @@ def test_bytes_deltas_count_between_polls() -> None:
     health = TcpHealth()
     first, state = summarize(cols, DeltaState.empty())
     health.observe(first)
-    later = replace(cols, bytes_acked=cols.bytes_acked + np.uint64(10), bytes_received=cols.bytes_received + np.uint64(3))
+    later = replace(cols, bytes_acked=cols.bytes_acked + np.uint64(10),
+                    bytes_received=cols.bytes_received + np.uint64(3))
     second, _ = summarize(later, state)
     health.observe(second)
     counted = int(np.count_nonzero(cols.has("bytes_received")))
