@@ -30,6 +30,7 @@ environment, which wins over the file. Sink URLs:
   nsq://HOST:4150/TOPIC             NSQ topic (extra: nsq)
   null://                           discard (benchmarks)
 Any sink URL takes ?format=jsonl|protobuf-list|protobuf-single.
+`xtcp-async top` shows this host's TCP health on one screen (see xtcp-async top --help).
 """
 
 
@@ -117,8 +118,13 @@ def _runner(loop_name: str) -> Callable[[Coroutine[Any, Any, int]], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["top"]:  # the on-box view (issue 12); everything else parses as before
+        from xtcp_async.top.cli import main as top_main
+
+        return top_main(args[1:])
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     flags, config_file = _flags(ns)
     from xtcp_async.config import load_config
     from xtcp_async.logs import setup_logging
