@@ -12,7 +12,7 @@ SIGHUP, in a worker thread, never on the per-poll path.
 from __future__ import annotations
 
 import gzip
-import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +98,8 @@ Prefix = tuple[int, int, int]  # (network address as int, prefix length, asn)
 def _read_pfx2as(p: Path, *, gzipped: bool) -> tuple[list[Prefix], list[Prefix]]:
     """routeviews pfx2as: ``address<TAB>length<TAB>asn`` per line; the ASN of a prefix announced by
     several origins is ``a_b`` (multi-origin) or ``a,b`` (AS set): the first one is kept."""
-    v4: list[Prefix] = []
-    v6: list[Prefix] = []
+    v4s: list[Prefix] = []
+    v6s: list[Prefix] = []
     try:
         with (gzip.open(p, "rt", encoding="ascii") if gzipped else p.open(encoding="ascii")) as fh:
             for lineno, line in enumerate(fh, 1):
@@ -107,17 +107,22 @@ def _read_pfx2as(p: Path, *, gzipped: bool) -> tuple[list[Prefix], list[Prefix]]
                     continue
                 parts = line.split()
                 try:
-                    addr = ipaddress.ip_address(parts[0])
+                    # inet_pton, not ipaddress: ~4× faster over a whole file, and a full table has ~1M lines.
+                    v6 = ":" in parts[0]
+                    addr = int.from_bytes(socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, parts[0]))
                     length = int(parts[1])
                     asn = int(parts[2].replace(",", "_").split("_")[0])
-                    net = ipaddress.ip_network(f"{addr}/{length}", strict=False)
-                except (ValueError, IndexError):
+                    bits = 128 if v6 else 32
+                    if not 0 <= length <= bits:
+                        raise ValueError(length)
+                except (ValueError, IndexError, OSError):
                     raise AsnDbError(f"config: --asn-db: {p} line {lineno}: expected 'address length asn', "
                                      f"got {line.strip()[:60]!r}") from None
-                (v4 if net.version == 4 else v6).append((int(net.network_address), net.prefixlen, asn))
+                net = addr & ~((1 << (bits - length)) - 1)
+                (v6s if v6 else v4s).append((net, length, asn))
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
         raise AsnDbError(f"config: --asn-db: cannot read {p}: {exc}") from None
-    return v4, v6
+    return v4s, v6s
 
 
 def _read_mmdb(p: Path) -> tuple[list[Prefix], list[Prefix]]:

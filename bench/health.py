@@ -1,0 +1,126 @@
+"""``python -m bench health``: what issue 12's features cost per poll, and `top`'s CPU per refresh.
+
+For each size the same loopback sockets are held (bench.loadgen) while these run in turn, each as
+``k + 1`` and 1 polls/refreshes, so the difference over k is the steady-state cost (start-up left out):
+
+  a.  ``ss -tin`` to /dev/null                                         the C reference
+  t.  ``xtcp-async top --json``                                          CPU per refresh
+  s0. the service to ``null://`` with no metrics listener             the baseline poll
+  s1. s0 plus the metrics listener (the TCP-health summary every poll)
+  s2. s1 plus --asn-db, --prefix-len 24,48 and --aggregate --aggregate-by asn,prefix,port,state
+      to a ``null://?records=both`` sink
+
+CPU is the child's user + sys (wait4); min and median of ``--repeat`` runs. The machine is shared:
+compare rows of one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import random
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import LoadGen
+from bench.measure import Differential, measure
+
+RESULTS = Path(__file__).resolve().parent / "results" / "health.json"
+
+
+def _cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("xtcp-async")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "xtcp_async"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_table(path: Path, prefixes: int) -> Path:
+    """A pfx2as table of ``prefixes`` random IPv4/IPv6 prefixes plus loopback (so lookups hit)."""
+    rnd = random.Random(12)
+    lines = ["127.0.0.0\t8\t64500\n", "127.0.0.0\t24\t64501\n", "::1\t128\t64510\n"]
+    for i in range(prefixes):
+        if i % 5:
+            net = ipaddress.ip_network((rnd.getrandbits(32), rnd.randint(8, 24)), strict=False)
+        else:
+            net = ipaddress.ip_network((rnd.getrandbits(128), rnd.randint(19, 48)), strict=False)
+        lines.append(f"{net.network_address}\t{net.prefixlen}\t{rnd.randint(1, 400_000)}\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def _per_poll(argv: list[str], k: int, repeat: int) -> dict[str, Any]:
+    one = measure([*argv, "--count", "1"], repeat)
+    many = measure([*argv, "--count", str(k + 1)], repeat)
+    d = Differential.of(k, one, many)
+    return {"cpu_s": {"min": d.cpu_s.min, "median": d.cpu_s.median},
+            "count_1_cpu_s": {"min": one.cpu_s.min, "median": one.cpu_s.median},
+            "max_rss_mib": many.max_rss_bytes.median / 2**20}
+
+
+def run_size(sockets: int, k: int, repeat: int, workdir: Path, table: Path) -> dict[str, Any]:
+    cmd = _cmd()
+    interval = max(1.0, round(sockets * 15e-6, 1))
+    service = [*cmd, "--sink", "null://?format=protobuf-list", "--interval", str(interval),
+               "--poll-timeout", str(round(interval * 0.9, 3)), "--log-level", "warning"]
+    rows: dict[str, Any] = {}
+    with LoadGen(max(1, sockets // 2)) as lg:
+        print(f"== {lg.sockets} sockets", flush=True)
+        ss = measure(["ss", "-tin"], repeat)
+        rows["a_ss"] = {"cpu_s": {"min": ss.cpu_s.min, "median": ss.cpu_s.median}}
+        print("   t: top", flush=True)
+        rows["t_top"] = _per_poll([*cmd, "top", "--json", "--interval", "0.01"], k, repeat)
+        print("   s0, s1, s2: the service", flush=True)
+        rows["s0_service"] = _per_poll([*service, "--metrics-listen", ""], k, repeat)
+        rows["s1_metrics"] = _per_poll([*service, "--metrics-listen", f"127.0.0.1:{_free_port()}"], k, repeat)
+        rows["s2_aggregate"] = _per_poll(
+            [*service[:2], "null://?format=protobuf-list&records=both", *service[3:],
+             "--metrics-listen", f"127.0.0.1:{_free_port()}", "--asn-db", str(table), "--prefix-len", "24,48",
+             "--aggregate", "--aggregate-by", "asn,prefix,port,state"], k, repeat)
+        held = lg.sockets
+    return {"sockets": held, "k": k, "repeat": repeat, "interval_s": interval, "rows": rows}
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    print("\n| sockets | `ss -tin` | top, per refresh | service | + metrics | + ASN, prefix, aggregates |")
+    print("|---|---|---|---|---|---|")
+    for s in doc["sizes"]:
+        r = s["rows"]
+
+        def cell(key: str, r: dict[str, Any] = r) -> str:
+            c = r[key]["cpu_s"]
+            return f"{c['min']:.3f} / {c['median']:.3f}"
+
+        print(f"| {s['sockets']:,} | {cell('a_ss')} | {cell('t_top')} | {cell('s0_service')} | "
+              f"{cell('s1_metrics')} | {cell('s2_aggregate')} |")
+    print("\nCPU seconds per poll (per refresh for top), min / median; top's whole `--once` run "
+          "(start-up included): " + ", ".join(f"{s['sockets']:,}: {s['rows']['t_top']['count_1_cpu_s']['median']:.2f} s"
+                                              for s in doc["sizes"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench health", description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="120000", help="socket counts, comma-separated (default 120000)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of every command (default 3)")
+    p.add_argument("--polls", type=int, default=3, help="k: k + 1 polls against 1 (default 3)")
+    p.add_argument("--prefixes", type=int, default=100_000, help="prefixes in the generated pfx2as table")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    doc: dict[str, Any] = {"prefixes": args.prefixes, "sizes": []}
+    with tempfile.TemporaryDirectory(prefix="xtcp-bench-health-") as tmp:
+        table = write_table(Path(tmp) / "pfx2as.txt", args.prefixes)
+        for size in (int(x) for x in args.sizes.split(",")):
+            doc["sizes"].append(run_size(size, args.polls, args.repeat, Path(tmp), table))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(doc, indent=1))
+    print_table(doc)
+    print(f"\nwrote {args.out}")
+    return 0
