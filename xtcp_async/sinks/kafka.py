@@ -205,6 +205,15 @@ def translate(exc: BaseException, topic: str) -> SinkError:
     return SinkError(f"kafka: delivery to {topic!r} failed: {exc!r}")
 
 
+def config_refusal(exc: BaseException, settings: dict[str, Any]) -> ConfigError | None:
+    """A start failure that no retry can fix because the configuration is wrong, as a ConfigError
+    naming the option (the service then exits 2); None for everything that may heal."""
+    if isinstance(exc, kafka_errors.UnsupportedSaslMechanismError):
+        return ConfigError(f"sink kafka: option sasl_mechanism: the broker does not accept "
+                           f"{settings.get('sasl_mechanism')}: {exc}")
+    return None
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -343,6 +352,9 @@ class KafkaSink(BaseSink):
         except (kafka_errors.KafkaError, OSError, TimeoutError) as exc:
             await self._stop_producer(producer, 1.0)
             self._connected = False
+            refused = config_refusal(exc, self.settings)
+            if refused is not None:
+                raise refused from exc
             self._connect_failures += 1
             servers = ",".join(self.settings["bootstrap_servers"])
             hint = self._idempotence_hint(exc)

@@ -45,3 +45,14 @@ def test_idempotence_refusal_names_the_option() -> None:
     assert "InitProducerId" in hint and "?idempotence=false" in hint
     plain = create_sink(parse_sink_url("kafka://127.0.0.1:9092/t?idempotence=false"))
     assert isinstance(plain, KafkaSink) and plain._idempotence_hint(kafka_errors.UnknownError()) == ""
+
+
+def test_a_refused_sasl_mechanism_is_a_configuration_error() -> None:
+    """The broker refusing the SASL mechanism is a ConfigError naming sasl_mechanism; a connection error is not."""
+    from xtcp_async.errors import ConfigError
+    from xtcp_async.sinks.kafka import config_refusal
+
+    settings = {"sasl_mechanism": "SCRAM-SHA-512"}
+    refused = config_refusal(kafka_errors.UnsupportedSaslMechanismError("PLAIN only"), settings)
+    assert isinstance(refused, ConfigError) and "sasl_mechanism" in str(refused) and "SCRAM-SHA-512" in str(refused)
+    assert config_refusal(kafka_errors.KafkaConnectionError("refused"), settings) is None
