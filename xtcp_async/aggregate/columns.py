@@ -75,7 +75,7 @@ class PollColumns:
             sport=col("inet_diag_msg_socket_source_port", np.uint16),
             cookie=col("inet_diag_msg_socket_cookie"), congestion=np.array(batch.congestion, dtype="S16"),
             asn=col(ASN), prefix=np.zeros((n, 16), np.uint8) if prefix is None else np.array(prefix, np.uint8),
-            prefix_len=col(PREFIX_LENGTH, np.uint8), netns=col(NETNS),
+            prefix_len=col(PREFIX_LENGTH, np.uint8), netns=_netns(batch, col),
             tcp_info_len=np.array(batch.lengths["tcp_info"], dtype=np.int32),
             **{name: col(f"tcp_info_{name}") for name in TCP_FIELDS},
         )
@@ -91,6 +91,19 @@ class PollColumns:
     def take(self, rows: Arr) -> PollColumns:
         """The rows ``rows`` (an index or mask array)."""
         return PollColumns(**{f.name: getattr(self, f.name)[rows] for f in fields(PollColumns)})
+
+
+def _netns(batch: SocketBatch, col: Any) -> Arr:
+    """Each row's network namespace inode: from the batch's origins when namespaces are polled
+    (issue 10 tags rows with ``origin_codes`` into ``origins``), else a ``netns_inode`` column, else 0."""
+    codes = getattr(batch, "origin_codes", None)
+    origins = getattr(batch, "origins", ())
+    if codes is not None and origins:
+        inodes: Arr = np.array([int(getattr(o, NETNS, 0)) for o in origins], dtype=np.uint64)
+        picked: Arr = inodes[codes]
+        return picked
+    out: Arr = np.asarray(col(NETNS))
+    return out
 
 
 def _empty() -> SocketBatch:

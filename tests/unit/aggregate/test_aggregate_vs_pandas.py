@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.support.aggregate_oracle import key_of, oracle
@@ -16,6 +17,7 @@ from xtcp_async.aggregate.poll import PollAggregator
 from xtcp_async.aggregate.records import AggregateSettings
 from xtcp_async.enrich.asndb import load_asn_db
 from xtcp_async.enrich.stage import enrich
+from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
 
@@ -117,3 +119,18 @@ def test_first_poll_has_no_deltas(tmp_path: Path) -> None:
     """Deltas need a previous poll: the first one reports none."""
     recs = run([capture_batch()], ("state",))
     assert all(r["bytes_acked_delta"] == 0 and r["delta_sockets"] == 0 for r in recs)
+
+
+def test_netns_groups_when_rows_carry_a_namespace(polls: tuple[SocketBatch, SocketBatch]) -> None:
+    """Rows tagged with network namespaces group by namespace inode, each group as pandas counts it."""
+    first = polls[0]
+    inodes = (np.arange(first.n) % 3).astype(np.uint64) + np.uint64(4026531840)
+    tagged = replace(first, columns={**first.columns, "netns_inode": inodes})
+    recs = run([tagged], ("netns", "state"))
+    records = first.to_records()
+    for rec, inode in zip(records, inodes.tolist(), strict=True):
+        rec["netns_inode"] = inode
+    df = pd.DataFrame.from_records(records)
+    want = df.groupby(["netns_inode", "inet_diag_msg_state"]).size().to_dict()
+    got = {(r["netns_inode"], c.TCP_STATES[r["state"]]): r["sockets"] for r in recs}
+    assert got == want and len({k[0] for k in got}) == 3
