@@ -89,11 +89,6 @@ class Settings(BaseSettings):
     aggregate_max_groups: int = Field(default=1000, ge=1)
     metrics_ports: int = Field(default=20, ge=0)
 
-    @field_validator("aggregate_by", mode="before")
-    @classmethod
-    def _aggregate_by(cls, v: Any) -> Any:
-        return _split_list(v)
-
     @field_validator("prefix_len", mode="before")
     @classmethod
     def _prefix_len(cls, v: Any) -> Any:
@@ -120,7 +115,7 @@ class Settings(BaseSettings):
         # URLs may hold commas (several broker hosts), so a string splits on whitespace only.
         return v.split() if isinstance(v, str) else v
 
-    @field_validator("states", mode="before")
+    @field_validator("states", "aggregate_by", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         return _split_list(v)

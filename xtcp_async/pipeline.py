@@ -354,8 +354,10 @@ class Encoder:
     async def _emit_aggregates(self, poll: PollInfo) -> None:
         """A poll's aggregate records to the sinks that asked for them (issue 12)."""
         assert self.stages is not None
-        async with self.turns.turn():
-            records = self.stages.poll_end(poll.poll_id, poll.timestamp_ns)
+        # Summarising a whole poll is tens of ms of numpy at 120k sockets: in a worker thread, so the
+        # loop's stalls stay those of one decode or encode step. Nothing else touches the stages'
+        # per-poll state meanwhile: this task is their only caller and it waits here.
+        records = await asyncio.to_thread(self.stages.poll_end, poll.poll_id, poll.timestamp_ns)
         if not records:
             return
         for group in self.aggregate_groups:

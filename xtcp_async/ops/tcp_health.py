@@ -66,26 +66,31 @@ class TcpHealth:
     ports: list[tuple[str, int]] = field(default_factory=list)
 
     def observe(self, s: PollSummary) -> None:
-        """Fold one poll in (a few numpy passes over its columns)."""
+        """Fold one poll in (a few numpy passes over its columns).
+
+        Runs in the encoder's worker thread while scrapes run on the loop: everything is computed
+        first and then published attribute by attribute (each assignment is atomic), so a scrape
+        sees whole values, at worst of two consecutive polls.
+        """
         cols = s.cols
-        self.polls += 1
-        self.sockets = {}
+        sockets = {}
         for fam, fname in FAMILIES.items():
             for sname, snum in c.TCP_STATES.items():
-                self.sockets[(sname, fname)] = int(np.count_nonzero((cols.family == fam) & (cols.state == snum)))
+                sockets[(sname, fname)] = int(np.count_nonzero((cols.family == fam) & (cols.state == snum)))
         group = _GROUP_OF[cols.state.astype(np.int64)]
         cc = self._cc_codes(cols.congestion)
-        has = cols.has("rtt")
-        measured = has & (cols.rtt > 0) & (group >= 0)
-        self._fold(self.rtt, RTT_BUCKETS, group, cc, measured, cols.rtt.astype(np.float64) / 1e6)
+        measured = cols.has("rtt") & (cols.rtt > 0) & (group >= 0)
+        rtt = self._fold(self.rtt, RTT_BUCKETS, group, cc, measured, cols.rtt.astype(np.float64) / 1e6)
         segs = cols.segs_out.astype(np.float64)
         sent = cols.has("segs_out") & (segs > 0) & (group >= 0)
         ratio = np.divide(cols.total_retrans.astype(np.float64), segs, out=np.zeros(cols.n), where=segs > 0)
-        self._fold(self.retrans, RETRANS_BUCKETS, group, cc, sent, ratio)
+        retrans = self._fold(self.retrans, RETRANS_BUCKETS, group, cc, sent, ratio)
+        ports = self._top_ports(service_ports(cols), cols.state)
+        self.sockets, self.rtt, self.retrans, self.ports = sockets, rtt, retrans, ports
         self.retransmitted_segments = int(cols.total_retrans[cols.has("total_retrans")].sum())
         self.bytes_acked_delta += int(s.deltas.acked.sum())
         self.bytes_received_delta += int(s.deltas.received.sum())
-        self.ports = self._top_ports(service_ports(cols), cols.state)
+        self.polls += 1
 
     @staticmethod
     def _cc_codes(names: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64]:
@@ -95,8 +100,11 @@ class TcpHealth:
         return table[inverse.reshape(-1)] if len(names) else np.zeros(0, dtype=np.int64)
 
     @staticmethod
-    def _fold(into: dict[tuple[str, str], _Hist], buckets: tuple[float, ...], group: npt.NDArray[np.int64],
-              cc: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_], values: npt.NDArray[np.float64]) -> None:
+    def _fold(prev: dict[tuple[str, str], _Hist], buckets: tuple[float, ...], group: npt.NDArray[np.int64],
+              cc: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_],
+              values: npt.NDArray[np.float64]) -> dict[tuple[str, str], _Hist]:
+        """New cumulative histograms: ``prev`` plus this poll's observations (``prev`` untouched)."""
+        into = {k: _Hist(h.counts.copy(), h.total) for k, h in prev.items()}
         groups = list(STATE_GROUPS)
         edges = np.array(buckets)
         rows = np.nonzero(mask)[0]
@@ -110,6 +118,7 @@ class TcpHealth:
             h = into.setdefault(label, _Hist(np.zeros(len(edges) + 1, dtype=np.int64)))
             h.counts += per
             h.total += float(v.sum())
+        return into
 
     def _top_ports(self, service: npt.NDArray[np.uint16], state: npt.NDArray[np.uint8]) -> list[tuple[str, int]]:
         """Connections per listening port, the --metrics-ports busiest by name and the rest as 'other'."""
