@@ -12,6 +12,11 @@ For each size the same loopback sockets are held (bench.loadgen) while these run
 
 CPU is the child's user + sys (wait4); min and median of ``--repeat`` runs. The machine is shared:
 compare rows of one run only.
+
+``--inproc`` instead times each stage in this process (CPU, ``time.process_time``, min and median
+of ``--repeat`` runs) on the sockets the host holds: one top refresh's dump + decode + columns, the
+poll summary (deltas), the metrics fold, the aggregate records, their protobuf encoding, and top's
+view + text. Less exposed to the neighbours than subtracting whole runs.
 """
 
 from __future__ import annotations
@@ -106,6 +111,61 @@ def print_table(doc: dict[str, Any]) -> None:
                                               for s in doc["sizes"]))
 
 
+def inproc(sockets: int, repeat: int, table: Path) -> dict[str, Any]:
+    """Each stage's CPU seconds on the host's sockets while ``sockets`` loopback sockets are held."""
+    import asyncio
+    import statistics
+    import time
+
+    from xtcp_async.aggregate.deltas import DeltaState
+    from xtcp_async.aggregate.poll import records_of, summarize
+    from xtcp_async.aggregate.records import AggregateSettings, encode_aggregates
+    from xtcp_async.enrich.stage import Enricher
+    from xtcp_async.netlink import constants as c
+    from xtcp_async.netlink.batch import PollMeta
+    from xtcp_async.netlink.socket import DiagSocket
+    from xtcp_async.ops.tcp_health import TcpHealth
+    from xtcp_async.top.cli import snapshot
+    from xtcp_async.top.render import render
+    from xtcp_async.top.view import top_view
+
+    t0 = time.process_time()
+    enricher = Enricher.load(str(table), (24, 48))
+    load_s = time.process_time() - t0
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        t = time.process_time()
+        out = fn()
+        times.setdefault(name, []).append(time.process_time() - t)
+        return out
+
+    with LoadGen(max(1, sockets // 2)) as lg:
+        sock = DiagSocket()
+        sock.open()
+        held = lg.sockets
+        seen = 0
+        for _ in range(repeat):
+            cols = timed("dump_decode_enrich_columns", lambda: asyncio.run(
+                snapshot(sock, (c.AF_INET, c.AF_INET6), c.ALL_STATES_MASK, 30.0, enricher)))
+            seen = cols.n
+            summary, state = timed("summary_deltas", lambda cols=cols: summarize(cols, DeltaState.empty()))
+            summary, _ = timed("summary_deltas", lambda cols=cols, state=state: summarize(cols, state))
+            timed("metrics_fold", lambda summary=summary: TcpHealth().observe(summary))
+            recs = timed("aggregate_records", lambda summary=summary: records_of(
+                summary, PollMeta(), AggregateSettings(("asn", "prefix", "port", "state"), 1000)))
+            timed("aggregate_encode", lambda recs=recs: encode_aggregates(recs, "protobuf-list"))
+            timed("top_view_render", lambda summary=summary: render(top_view(summary, with_asn=True)))
+        sock.close()
+        ss = measure(["ss", "-tin"], repeat)
+        top = measure([*_cmd(), "top", "--once", "--json", "--asn-db", str(table)], repeat)
+    return {"held": held, "sockets_seen": seen, "asn_db_load_s": load_s,
+            "ss_cpu_s": {"min": ss.cpu_s.min, "median": ss.cpu_s.median},
+            "top_once_process": {"cpu_s": {"min": top.cpu_s.min, "median": top.cpu_s.median},
+                                 "max_rss_mib": top.max_rss_bytes.median / 2**20},
+            "stages_cpu_s": {k: {"min": min(v), "median": statistics.median(v)} for k, v in times.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench health", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="120000", help="socket counts, comma-separated (default 120000)")
@@ -113,7 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--polls", type=int, default=3, help="k: k + 1 polls against 1 (default 3)")
     p.add_argument("--prefixes", type=int, default=100_000, help="prefixes in the generated pfx2as table")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--inproc", action="store_true", help="time each stage in-process (see above)")
     args = p.parse_args(argv)
+    if args.inproc:
+        with tempfile.TemporaryDirectory(prefix="xtcp-bench-health-") as tmp:
+            table = write_table(Path(tmp) / "pfx2as.txt", args.prefixes)
+            docs = [inproc(int(x), args.repeat, table) for x in args.sizes.split(",")]
+        out = args.out.with_name("health-inproc.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(docs, indent=1))
+        print(json.dumps(docs, indent=1))
+        return 0
     doc: dict[str, Any] = {"prefixes": args.prefixes, "sizes": []}
     with tempfile.TemporaryDirectory(prefix="xtcp-bench-health-") as tmp:
         table = write_table(Path(tmp) / "pfx2as.txt", args.prefixes)

@@ -65,16 +65,20 @@ class PollColumns:
         n = batch.n
         cols = batch.columns
 
-        def col(name: str, dtype: Any = np.uint64) -> Arr:
+        def col(name: str, dtype: Any = None) -> Arr:
+            # The decoder's own widths (u32 for most tcp_info fields): ~110 bytes a socket, not 190.
             got = cols.get(name)
-            return np.zeros(n, dtype=dtype) if got is None else np.array(got, dtype=dtype)
+            if got is None:
+                return np.zeros(n, dtype=dtype or np.uint64)
+            return np.array(got, dtype=dtype or got.dtype)
 
         prefix = cols.get(DEST_PREFIX)
         return PollColumns(
             family=col("inet_diag_msg_family", np.uint8), state=col("inet_diag_msg_state", np.uint8),
             sport=col("inet_diag_msg_socket_source_port", np.uint16),
             cookie=col("inet_diag_msg_socket_cookie"), congestion=np.array(batch.congestion, dtype="S16"),
-            asn=col(ASN), prefix=np.zeros((n, 16), np.uint8) if prefix is None else np.array(prefix, np.uint8),
+            # No prefix column without --prefix-len: (n, 0), nothing held.
+            asn=col(ASN), prefix=np.zeros((n, 0), np.uint8) if prefix is None else np.array(prefix, np.uint8),
             prefix_len=col(PREFIX_LENGTH, np.uint8), netns=_netns(batch, col),
             tcp_info_len=np.array(batch.lengths["tcp_info"], dtype=np.int32),
             **{name: col(f"tcp_info_{name}") for name in TCP_FIELDS},

@@ -33,6 +33,8 @@ class AggregateSettings:
 
 def _prefix_text(family: int, raw: bytes, length: int) -> str:
     """As ss and the jsonl rows print addresses (inet_ntop: ``::ffff:a.b.c.d`` for mapped IPv4)."""
+    if not raw:
+        return ""  # the batch had no prefix column (no --prefix-len)
     if family == c.AF_INET:
         return f"{socket.inet_ntop(socket.AF_INET, raw[:4])}/{length}"
     return f"{socket.inet_ntop(socket.AF_INET6, raw)}/{length}"

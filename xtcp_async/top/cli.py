@@ -22,7 +22,6 @@ from xtcp_async.aggregate.poll import summarize
 from xtcp_async.enrich.stage import DEFAULT_PREFIX_LENS, Enricher
 from xtcp_async.errors import ConfigError, XtcpError
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import SocketBatch
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.request import states_mask
 from xtcp_async.netlink.socket import DiagSocket
@@ -69,13 +68,32 @@ def _families(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(names[p] for p in parts))
 
 
-async def snapshot(source: DumpSource, families: Sequence[int], states: int, timeout_s: float) -> SocketBatch:
-    """Every socket of the given families and states, as one batch."""
+#: Decode this many bytes of replies at a time and keep only the summary's columns: a refresh holds
+#: ~110 bytes a socket instead of the whole dump (≈500 bytes a socket) and its full batch.
+DECODE_BYTES = 1024 * 1024
+
+
+async def snapshot(source: DumpSource, families: Sequence[int], states: int, timeout_s: float,
+                   enricher: Enricher) -> PollColumns:
+    """The summary columns of every socket of the given families and states, enriched."""
+    parts: list[PollColumns] = []
     chunks: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal chunks, size
+        if chunks:
+            parts.append(PollColumns.of(enricher(decode_messages(chunks).batch)))
+        chunks, size = [], 0
+
     for family in families:
         async for chunk in source.dump(family, states=states, ext=c.EXT_ALL, timeout_s=timeout_s):
             chunks.append(chunk.data)
-    return decode_messages(chunks).batch
+            size += len(chunk.data)
+            if size >= DECODE_BYTES:
+                flush()
+    flush()
+    return PollColumns.concat(parts)
 
 
 async def run_top(args: argparse.Namespace, enricher: Enricher, families: tuple[int, ...], states: int,
@@ -90,8 +108,8 @@ async def run_top(args: argparse.Namespace, enricher: Enricher, families: tuple[
         done = 0
         while refreshes is None or done < refreshes:
             started = time.monotonic()
-            batch = enricher(await snapshot(sock, families, states, timeout_s=max(args.interval, 5.0)))
-            summary, state = summarize(PollColumns.of(batch), state)
+            cols = await snapshot(sock, families, states, max(args.interval, 5.0), enricher)
+            summary, state = summarize(cols, state)
             view = top_view(summary, n=args.top, with_asn=enricher.table is not None)
             if args.json:
                 sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
