@@ -123,6 +123,7 @@ def inproc(sockets: int, repeat: int, table: Path) -> dict[str, Any]:
     from xtcp_async.enrich.stage import Enricher
     from xtcp_async.netlink import constants as c
     from xtcp_async.netlink.batch import PollMeta
+    from xtcp_async.netlink.decode import decode_messages
     from xtcp_async.netlink.socket import DiagSocket
     from xtcp_async.ops.tcp_health import TcpHealth
     from xtcp_async.top.cli import snapshot
@@ -156,6 +157,18 @@ def inproc(sockets: int, repeat: int, table: Path) -> dict[str, Any]:
                 summary, PollMeta(), AggregateSettings(("asn", "prefix", "port", "state"), 1000)))
             timed("aggregate_encode", lambda recs=recs: encode_aggregates(recs, "protobuf-list"))
             timed("top_view_render", lambda summary=summary: render(top_view(summary, with_asn=True)))
+        # Enrichment alone, on one whole decoded dump (the service enriches ~1 MiB batches; same work).
+        async def whole() -> list[bytes]:
+            out = []
+            for fam in (c.AF_INET, c.AF_INET6):
+                async for ch in sock.dump(fam, states=c.ALL_STATES_MASK, ext=c.EXT_ALL, timeout_s=30.0):
+                    out.append(ch.data)
+            return out
+
+        batch = decode_messages(asyncio.run(whole())).batch
+        for _ in range(repeat):
+            timed("enrich_asn_prefix", lambda: enricher(batch))
+        del batch
         sock.close()
         ss = measure(["ss", "-tin"], repeat)
         top = measure([*_cmd(), "top", "--once", "--json", "--asn-db", str(table)], repeat)
