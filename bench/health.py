@@ -167,7 +167,7 @@ def inproc(sockets: int, repeat: int, table: Path) -> dict[str, Any]:
 
         batch = decode_messages(asyncio.run(whole())).batch
         for _ in range(repeat):
-            timed("enrich_asn_prefix", lambda: enricher(batch))
+            timed("enrich_asn_prefix", lambda b=batch: enricher(b))
         del batch
         sock.close()
         ss = measure(["ss", "-tin"], repeat)
