@@ -374,8 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         from bench.health import main as health_main
 
         return int(health_main(argv[1:]))
+    if argv[:1] == ["http-flood"]:
+        from bench.http_flood import main as flood_main
+
+        return flood_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
-                                epilog="Also: python -m bench replay --help, python -m bench health --help")
+                                epilog="Also: python -m bench replay --help, python -m bench http-flood --help, "
+                                       "python -m bench health --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5, help="runs of every command (default 5)")

@@ -89,13 +89,22 @@ class CpuTurns:
     waits. A fair lock hands the next turn to the other task on the *next* iteration.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stats: Stats | None = None) -> None:
         self._lock = asyncio.Lock()
+        self._stats = stats
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         async with self._lock:
+            t0 = time.perf_counter()
             yield
+            if self._stats is not None:
+                # The longest single step and whose it was: what a long loop stall points at.
+                took = time.perf_counter() - t0
+                if took > self._stats.max_turn_s:
+                    task = asyncio.current_task()
+                    self._stats.max_turn_s = took
+                    self._stats.max_turn_task = task.get_name() if task is not None else "?"
             # Keep the turn over one loop iteration: timers and callbacks that came due during
             # this step run before the other task's wake-up is even queued...
             await asyncio.sleep(0)
