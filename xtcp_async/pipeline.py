@@ -357,7 +357,7 @@ class Encoder:
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
-            if self.stages is not None:
+            if self.stages is not None and self.stages.summarizing:
                 await self._emit_aggregates(item.poll)
 
     async def _emit_aggregates(self, poll: PollInfo) -> None:

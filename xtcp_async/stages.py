@@ -47,8 +47,9 @@ class ColumnStages:
                             summarize=bool(s.metrics_listen))
 
     @property
-    def aggregating(self) -> bool:
-        return self._aggregator is not None and self._aggregator.settings is not None
+    def summarizing(self) -> bool:
+        """Whether polls are summarised at all (metrics on, or --aggregate)."""
+        return self._aggregator is not None
 
     def batch(self, batch: SocketBatch) -> SocketBatch:
         """One decoded batch, enriched (and remembered for the poll's summary)."""
