@@ -43,6 +43,8 @@ class Stats:
     #: Longest single decode/encode step (a CPU turn) and the task that took it.
     max_turn_s: float = 0.0
     max_turn_task: str = ""
+    #: Most CPU time any single turn took (the event-loop thread's CPU over the turn).
+    max_turn_cpu_s: float = 0.0
     #: Longest garbage-collector pass (gc.callbacks), and its generation.
     max_gc_pause_s: float = 0.0
     max_gc_generation: int = -1
