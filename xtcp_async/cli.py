@@ -127,14 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     flags, config_file = _flags(ns)
     from xtcp_async.config import load_config
+    from xtcp_async.health_stages import HealthStages
     from xtcp_async.logs import setup_logging
     from xtcp_async.service import build_sinks, run_service
-    from xtcp_async.stages import ColumnStages
 
     try:
         cfg = load_config(flags, config_file)
         sinks = build_sinks(cfg)  # validates every sink's options before anything starts
-        stages = ColumnStages.from_config(cfg)  # loads --asn-db: unreadable is exit 2 too
+        stages = HealthStages.from_config(cfg)  # loads --asn-db: unreadable is exit 2 too
         run = _runner(cfg.settings.loop)
     except ConfigError as exc:
         print(f"xtcp-async: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ from xtcp_async.aggregate.records import encode_aggregates
 from xtcp_async.config import Config
 from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
 from xtcp_async.errors import NetlinkError, PollTimeoutError
+from xtcp_async.health_stages import HealthStages
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
@@ -28,7 +29,6 @@ from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
-from xtcp_async.stages import ColumnStages
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ class Encoder:
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
                  groups: list[SinkGroup], turns: CpuTurns | None = None, *,
-                 stages: ColumnStages | None = None, aggregate_groups: list[SinkGroup] | None = None) -> None:
+                 stages: HealthStages | None = None, aggregate_groups: list[SinkGroup] | None = None) -> None:
         self.turns = turns or CpuTurns()
         self.stages = stages  # issue 12: enrichment per batch, aggregates per poll
         self.aggregate_groups = aggregate_groups or []

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError, XtcpError
+from xtcp_async.health_stages import HealthStages
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import gc_pauses, monitor_loop
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
-from xtcp_async.stages import ColumnStages
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,9 @@ class Service:
     """Runs the pipeline until the polls are done or a signal arrives."""
 
     def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None,
-                 source: DumpSource | None = None, stages: ColumnStages | None = None) -> None:
+                 source: DumpSource | None = None, stages: HealthStages | None = None) -> None:
         self.cfg = cfg
-        self.stages = stages if stages is not None else ColumnStages.from_config(cfg)
+        self.stages = stages if stages is not None else HealthStages.from_config(cfg)
         self.stats = Stats()
         self.sinks = sinks if sinks is not None else build_sinks(cfg)
         self.runners: list[SinkRunner] = []
@@ -290,7 +290,7 @@ def install_signal_handlers(service: Service, hard_exit: HardExit | None = None)
 
 async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None, *,
                       source: DumpSource | None = None, hard_exit: bool = False,
-                      stages: ColumnStages | None = None) -> int:
+                      stages: HealthStages | None = None) -> int:
     """Run until done; return the process exit code (0 ok, 1 undelivered data under --once).
 
     ``hard_exit`` (the CLI sets it) arms a thread that ends the process if shutdown overruns

@@ -13,6 +13,7 @@ from xtcp_async.aggregate.columns import PollColumns
 from xtcp_async.aggregate.deltas import DeltaState
 from xtcp_async.aggregate.poll import summarize
 from xtcp_async.enrich.stage import Enricher
+from xtcp_async.health_stages import HealthStages
 from xtcp_async.netlink import constants as c
 from xtcp_async.ops.tcp_health import (
     CC_LABELS,
@@ -22,7 +23,6 @@ from xtcp_async.ops.tcp_health import (
     TcpHealth,
     TcpHealthCollector,
 )
-from xtcp_async.stages import ColumnStages
 
 PORTS = 3
 
@@ -106,7 +106,7 @@ def test_bytes_deltas_count_between_polls() -> None:
 
 def test_stages_feed_the_summary_to_listeners() -> None:
     """With summaries on, each poll's end hands its summary to the registered listeners."""
-    stages = ColumnStages(Enricher(None, None), summarize=True)
+    stages = HealthStages(Enricher(None, None), summarize=True)
     health = TcpHealth()
     stages.summary_listeners.append(health.observe)
     stages.batch(capture_batch())

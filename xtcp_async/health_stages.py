@@ -20,7 +20,7 @@ from xtcp_async.enrich.stage import DEFAULT_PREFIX_LENS, Enricher
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 
 
-class ColumnStages:
+class HealthStages:
     """Enrichment per batch; per poll, the summary and (with --aggregate) the aggregate records."""
 
     def __init__(self, enricher: Enricher, aggregate: AggregateSettings | None = None,
@@ -32,7 +32,7 @@ class ColumnStages:
         self._aggregator = PollAggregator(aggregate) if aggregate is not None or summarize else None
 
     @staticmethod
-    def from_config(cfg: Config) -> ColumnStages:
+    def from_config(cfg: Config) -> HealthStages:
         """Build (and load the ASN database); a database that cannot be read is a ConfigError."""
         s = cfg.settings
         prefix_lens = s.prefix_len
@@ -43,7 +43,7 @@ class ColumnStages:
         meta = PollMeta(hostname=s.hostname, location=s.location, label=s.label, tag=s.tag,
                         daemon_version=cfg.daemon_version)
         # The TCP-health series need the per-poll summary whenever /metrics is served.
-        return ColumnStages(Enricher.load(s.asn_db, prefix_lens), aggregate, meta,
+        return HealthStages(Enricher.load(s.asn_db, prefix_lens), aggregate, meta,
                             summarize=bool(s.metrics_listen))
 
     @property
