@@ -65,6 +65,8 @@ class Service:
                  source: DumpSource | None = None, stages: HealthStages | None = None) -> None:
         self.cfg = cfg
         self.stages = stages if stages is not None else HealthStages.from_config(cfg)
+        #: issue 12: sinks with ?records=aggregates|both, by format (filled with the row groups)
+        self.aggregate_groups: dict[str, SinkGroup] = {}
         self.stats = Stats()
         self.sinks = sinks if sinks is not None else build_sinks(cfg)
         self.runners: list[SinkRunner] = []
@@ -80,7 +82,7 @@ class Service:
 
     def _groups(self) -> list[SinkGroup]:
         groups: dict[str, SinkGroup] = {}
-        self.aggregate_groups: dict[str, SinkGroup] = {}  # issue 12: sinks with ?records=aggregates|both
+        self.aggregate_groups = {}
         max_bytes = self.cfg.settings.max_batch_bytes
         for i, (sc, sink) in enumerate(self.sinks):
             fmt = sc.format or type(sink).default_format
@@ -167,9 +169,8 @@ class Service:
                     tg.create_task(self.poller.run(), name="poller"),
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
-                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns,
-                                                   stages=self.stages,
-                                                   aggregate_groups=list(self.aggregate_groups.values())).run(),
+                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns, stages=self.stages,
+                                           aggregate_groups=list(self.aggregate_groups.values())).run(),
                                    name="encoder"),
                 ]
                 # Stages that were cut at the deadline end cancelled; the rest is still drained.
