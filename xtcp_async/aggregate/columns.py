@@ -114,3 +114,41 @@ def _empty() -> SocketBatch:
     from xtcp_async.netlink.batch import empty_batch
 
     return empty_batch()
+
+
+class ColumnBuffer:
+    """A poll's columns appended batch by batch into buffers kept from poll to poll.
+
+    Why not a list of per-batch copies joined at the poll's end: ~60 batches × 21 small arrays per
+    poll at 120k sockets, plus the join, left the allocator's heap ~100 MB larger than the data
+    (measured: peak RSS 226 MB against 107 MB without summaries). Buffers that only grow (by
+    doubling) and are reused by every poll hold the columns once, ~120 bytes a socket.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, Arr] = {}
+        self.n = 0
+
+    def add(self, part: PollColumns) -> None:
+        if not part.n:
+            return
+        end = self.n + part.n
+        for f in fields(PollColumns):
+            src = getattr(part, f.name)
+            buf = self._bufs.get(f.name)
+            if buf is None or len(buf) < end or buf.shape[1:] != src.shape[1:] or buf.dtype != src.dtype:
+                cap = max(end, 2 * (len(buf) if buf is not None else 0), 4096)
+                grown = np.empty((cap, *src.shape[1:]), dtype=src.dtype)
+                if buf is not None and self.n and buf.shape[1:] == src.shape[1:]:
+                    grown[:self.n] = buf[:self.n]
+                self._bufs[f.name] = buf = grown
+            buf[self.n:end] = src
+        self.n = end
+
+    def take(self) -> PollColumns:
+        """The poll's columns (views into the buffers, valid until the next ``add``); starts over."""
+        if not self.n:
+            return PollColumns.of(_empty())
+        cols = PollColumns(**{f.name: self._bufs[f.name][:self.n] for f in fields(PollColumns)})
+        self.n = 0
+        return cols

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from xtcp_async.aggregate.columns import PollColumns
+from xtcp_async.aggregate.columns import ColumnBuffer, PollColumns
 from xtcp_async.aggregate.compute import group_stats
 from xtcp_async.aggregate.deltas import Deltas, DeltaState, poll_deltas
 from xtcp_async.aggregate.groups import group
@@ -42,17 +42,16 @@ class PollAggregator:
 
     def __init__(self, settings: AggregateSettings | None) -> None:
         self.settings = settings
-        self._parts: list[PollColumns] = []
+        self._buffer = ColumnBuffer()
         self._state = DeltaState.empty()
         self.last: PollSummary | None = None
 
     def add(self, batch: SocketBatch) -> None:
-        self._parts.append(PollColumns.of(batch))
+        self._buffer.add(PollColumns.of(batch))
 
     def end(self, meta: PollMeta) -> list[dict[str, Any]]:
         """Summarise the poll; its aggregate records (none without --aggregate)."""
-        cols = PollColumns.concat(self._parts)
-        self._parts = []
+        cols = self._buffer.take()  # views: everything below reads them before the next poll's add
         self.last, self._state = summarize(cols, self._state)
         if self.settings is None:
             return []
