@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from xtcp_async.aggregate.columns import PollColumns
+from xtcp_async.aggregate.columns import ColumnBuffer, PollColumns
 from xtcp_async.aggregate.deltas import DeltaState
 from xtcp_async.aggregate.poll import summarize
 from xtcp_async.enrich.stage import DEFAULT_PREFIX_LENS, Enricher
@@ -76,14 +76,14 @@ DECODE_BYTES = 1024 * 1024
 async def snapshot(source: DumpSource, families: Sequence[int], states: int, timeout_s: float,
                    enricher: Enricher) -> PollColumns:
     """The summary columns of every socket of the given families and states, enriched."""
-    parts: list[PollColumns] = []
+    buffer = ColumnBuffer()
     chunks: list[bytes] = []
     size = 0
 
     def flush() -> None:
         nonlocal chunks, size
         if chunks:
-            parts.append(PollColumns.of(enricher(decode_messages(chunks).batch)))
+            buffer.add(PollColumns.of(enricher(decode_messages(chunks).batch)))
         chunks, size = [], 0
 
     for family in families:
@@ -93,7 +93,7 @@ async def snapshot(source: DumpSource, families: Sequence[int], states: int, tim
             if size >= DECODE_BYTES:
                 flush()
     flush()
-    return PollColumns.concat(parts)
+    return buffer.take()
 
 
 async def run_top(args: argparse.Namespace, enricher: Enricher, families: tuple[int, ...], states: int,
