@@ -179,6 +179,28 @@ def inproc(sockets: int, repeat: int, table: Path) -> dict[str, Any]:
             "stages_cpu_s": {k: {"min": min(v), "median": statistics.median(v)} for k, v in times.items()}}
 
 
+def table_load(prefixes: int, repeat: int) -> int:
+    """CPU of loading a generated pfx2as table, plain and gzipped (start-up and SIGHUP cost)."""
+    import gzip
+    import time
+
+    from xtcp_async.enrich.asndb import load_asn_db
+
+    with tempfile.TemporaryDirectory(prefix="xtcp-bench-table-") as tmp:
+        plain = write_table(Path(tmp) / "pfx2as.txt", prefixes)
+        gz = Path(tmp) / "pfx2as.txt.gz"
+        gz.write_bytes(gzip.compress(plain.read_bytes()))
+        for path in (plain, gz):
+            runs = []
+            for _ in range(repeat):
+                t = time.process_time()
+                table = load_asn_db(path)
+                runs.append(time.process_time() - t)
+            print(f"{path.name}: {prefixes:,} prefixes → {len(table.v4):,} IPv4 + {len(table.v6):,} IPv6 ranges, "
+                  f"CPU min {min(runs):.2f} s, max {max(runs):.2f} s over {repeat}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench health", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="120000", help="socket counts, comma-separated (default 120000)")
@@ -187,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefixes", type=int, default=100_000, help="prefixes in the generated pfx2as table")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--inproc", action="store_true", help="time each stage in-process (see above)")
+    p.add_argument("--table-load", action="store_true",
+                   help="only time loading a --prefixes table (pfx2as text and gzip), no sockets")
     args = p.parse_args(argv)
+    if args.table_load:
+        return table_load(args.prefixes, args.repeat)
     if args.inproc:
         with tempfile.TemporaryDirectory(prefix="xtcp-bench-health-") as tmp:
             table = write_table(Path(tmp) / "pfx2as.txt", args.prefixes)
