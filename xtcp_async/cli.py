@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from xtcp_async import __version__
+from xtcp_async.buildinfo import VersionAction
 from xtcp_async.errors import ConfigError, XtcpError
 
 log = logging.getLogger("xtcp_async")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="groups per poll at most; the smallest are folded into one 'other' group (default 1000)")
     a("--metrics-ports", metavar="N", type=int,
       help="listening ports labelled by name in the TCP-health metrics, the rest as 'other' (default 20)")
-    p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
+    p.add_argument("--version", action=VersionAction)
     return p
 
 
