@@ -19,7 +19,8 @@ Every command runs ``--repeat`` times; the table shows min and median. The machi
 noisy, so the ratios are only meaningful within one run.
 
 ``python -m bench replay --sockets 1000000`` measures decode + encode over a recorded dump
-replicated to that many sockets (see bench.replay).
+replicated to that many sockets (see bench.replay); ``python -m bench whatsent`` what --filter and
+--emit changed save (see bench.whatsent).
 """
 
 from __future__ import annotations
@@ -374,13 +375,17 @@ def main(argv: list[str] | None = None) -> int:
         from bench.health import main as health_main
 
         return int(health_main(argv[1:]))
+    if argv[:1] == ["whatsent"]:
+        from bench.whatsent import main as whatsent_main
+
+        return int(whatsent_main(argv[1:]))
     if argv[:1] == ["http-flood"]:
         from bench.http_flood import main as flood_main
 
         return flood_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
                                 epilog="Also: python -m bench replay --help, python -m bench http-flood --help, "
-                                       "python -m bench health --help")
+                                       "python -m bench whatsent --help, python -m bench health --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5, help="runs of every command (default 5)")

@@ -42,9 +42,10 @@ class HealthStages:
             if s.aggregate else None
         meta = PollMeta(hostname=s.hostname, location=s.location, label=s.label, tag=s.tag,
                         daemon_version=cfg.daemon_version)
-        # The TCP-health series need the per-poll summary whenever /metrics is served.
+        # The TCP-health series need the per-poll summary whenever /metrics is served; under
+        # --emit changed the encoder sees only changed rows, so there is no whole poll to summarise.
         return HealthStages(Enricher.load(s.asn_db, prefix_lens), aggregate, meta,
-                            summarize=bool(s.metrics_listen))
+                            summarize=bool(s.metrics_listen) and s.emit != "changed")
 
     @property
     def summarizing(self) -> bool:

@@ -105,6 +105,9 @@ def stats(g: pd.DataFrame) -> dict[str, Any]:
     out["busy_time_us"] = busy
     out["rwnd_limited_share"] = _share(int(g.tcp_info_rwnd_limited.fillna(0).sum()), busy)
     out["sndbuf_limited_share"] = _share(int(g.tcp_info_sndbuf_limited.fillna(0).sum()), busy)
+    out["sample_rate"] = 0.0
+    if "sample_rate_ppm" in g and g.attrs.get("sampled"):
+        out["sample_rate"] = _share(len(g), float((1e6 / g.sample_rate_ppm).sum()))
     return out
 
 
@@ -112,7 +115,9 @@ def oracle(cur: list[dict[str, Any]], keys: tuple[str, ...],
            prev: list[dict[str, Any]] | None = None) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Group key values → statistics, for every group of ``cur``."""
     df = with_deltas(frame(cur), frame(prev) if prev else None)
+    sampled = "sample_rate_ppm" in df and bool((df.sample_rate_ppm < 1_000_000).any())
     names = add_keys(df, keys)
+    df.attrs["sampled"] = sampled
     if not names:
         return {(): stats(df)}
     return {k if isinstance(k, tuple) else (k,): stats(g) for k, g in df.groupby(names, sort=False, dropna=False)}

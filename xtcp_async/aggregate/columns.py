@@ -50,6 +50,8 @@ class PollColumns:
     busy_time: Arr
     rwnd_limited: Arr
     sndbuf_limited: Arr
+    #: The rate (ppm) --sample kept the row at (issue 11's column; 1e6 where sampling is off).
+    sample_ppm: Arr
 
     @property
     def n(self) -> int:
@@ -81,6 +83,8 @@ class PollColumns:
             asn=col(ASN), prefix=np.zeros((n, 0), np.uint8) if prefix is None else np.array(prefix, np.uint8),
             prefix_len=col(PREFIX_LENGTH, np.uint8), netns=_netns(batch, col),
             tcp_info_len=np.array(batch.lengths["tcp_info"], dtype=np.int32),
+            sample_ppm=np.array(cols["sample_rate_ppm"], dtype=np.uint32) if "sample_rate_ppm" in cols
+            else np.full(n, 1_000_000, dtype=np.uint32),
             **{name: col(f"tcp_info_{name}") for name in TCP_FIELDS},
         )
 

@@ -111,4 +111,8 @@ def group_stats(cols: PollColumns, groups: Groups, deltas: Deltas) -> GroupStats
     out["busy_time_us"] = busy
     out["rwnd_limited_share"] = _share(group_sum(ids, cols.rwnd_limited, G, cols.has("rwnd_limited")), busy)
     out["sndbuf_limited_share"] = _share(group_sum(ids, cols.sndbuf_limited, G, cols.has("sndbuf_limited")), busy)
+    # With --sample, the group's sockets over their scaled-back count; 0 when nothing was sampled.
+    if cols.n and bool((cols.sample_ppm < 1_000_000).any()):
+        scaled = np.bincount(ids, weights=1e6 / np.maximum(cols.sample_ppm, 1).astype(np.float64), minlength=G)
+        out["sample_rate"] = _share(out["sockets"], scaled)
     return GroupStats(out)

@@ -28,7 +28,6 @@ class AggregateSettings:
 
     keys: tuple[str, ...]
     max_groups: int
-    sample_rate: float = 0.0
 
 
 def _prefix_text(family: int, raw: bytes, length: int) -> str:
@@ -75,8 +74,6 @@ def aggregate_records(cols: PollColumns, groups: Groups, stats: GroupStats, meta
                 rec["state"] = c.TCP_STATE_NAMES.get(state, str(state))
         for k, values in stat_lists.items():
             rec[k] = values[gi]
-        if settings.sample_rate:
-            rec["sample_rate"] = settings.sample_rate
         out.append(rec)
     return out
 

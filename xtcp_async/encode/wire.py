@@ -133,6 +133,8 @@ def _items(batch: SocketBatch) -> list[_Item]:
         DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
         DEST_PREFIX: lambda: (_Address(tag(3401, 2), batch.columns[DEST_PREFIX])
                               if DEST_PREFIX in batch.columns else None),
+        "sample_rate_ppm": lambda: _Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
+        "closed": lambda: _Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
     }
     # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
     extremes: dict[str, tuple[int, int]] = {}

@@ -134,3 +134,16 @@ def test_netns_groups_when_rows_carry_a_namespace(polls: tuple[SocketBatch, Sock
     want = df.groupby(["netns_inode", "inet_diag_msg_state"]).size().to_dict()
     got = {(r["netns_inode"], c.TCP_STATES[r["state"]]): r["sockets"] for r in recs}
     assert got == want and len({k[0] for k in got}) == 3
+
+
+def test_sampled_rows_report_the_effective_sample_rate(polls: tuple[SocketBatch, SocketBatch]) -> None:
+    """With rows kept at 10% and 100% (issue 11's sample_rate_ppm), each group reports its sockets over
+    their scaled-back count, as pandas computes it."""
+    first = polls[0]
+    ppm = np.where(np.arange(first.n) % 2 == 0, 100_000, 1_000_000).astype(np.uint32)
+    sampled = replace(first, columns={**first.columns, "sample_rate_ppm": ppm})
+    keys = ("state",)
+    ours = {key_of(r, keys): r for r in run([sampled], keys)}
+    theirs = oracle(sampled.to_records(), keys)
+    assert {k: ours[k]["sample_rate"] for k in theirs} == {k: v["sample_rate"] for k, v in theirs.items()}
+    assert all(0 < r["sample_rate"] <= 1 for r in ours.values())

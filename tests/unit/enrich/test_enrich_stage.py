@@ -100,6 +100,7 @@ async def test_reload_swaps_the_table_and_a_bad_reload_keeps_it(
     (["--aggregate-by", "asn,colour"], "--aggregate-by"),
     (["--sink", "null://?records=summaries"], "records"),
     (["--sink", "null://?records=aggregates"], "needs --aggregate"),
+    (["--aggregate", "--aggregate-by", "state", "--emit", "changed"], "--emit changed"),
 ])
 def test_bad_health_options_are_one_line_and_exit_2(args: list[str], words: str) -> None:
     """A missing database, an impossible prefix length or an unknown group key: one line, exit 2."""
