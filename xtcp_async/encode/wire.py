@@ -53,7 +53,7 @@ from xtcp_async.encode.varints import (
     tag,
 )
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELD_BY_NAME, FIELDS, Field
 from xtcp_async.netlink.origin import ORIGIN_FIELDS
@@ -133,6 +133,8 @@ def _items(batch: SocketBatch) -> list[_Item]:
         "congestion_algorithm_string": lambda: _congestion_table(batch),
         SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
+        DEST_PREFIX: lambda: (_Address(tag(3401, 2), batch.columns[DEST_PREFIX])
+                              if DEST_PREFIX in batch.columns else None),
         "sample_rate_ppm": lambda: _Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
         "closed": lambda: _Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
     }
@@ -169,13 +171,13 @@ def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
 
 
 def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]]) -> _Varint | None:
-    col = batch.columns[f.name]
     if f.group != "inet_diag_msg":
         lo, hi = extremes.get(f.group, (0, 0))
         if hi < f.end:
-            return None  # no row carries it
-        if lo < f.end:
-            col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
+            return None  # no row carries it (or, for enrichment fields, the stage is off)
+    col = batch.columns[f.name]
+    if f.group != "inet_diag_msg" and lo < f.end:
+        col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
     return _Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
 
 

@@ -30,6 +30,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 SOURCE = "inet_diag_msg_socket_source"
 DESTINATION = "inet_diag_msg_socket_destination"
+#: The remote address cut to its prefix (enrichment, issue 12); a column only when --prefix-len is on.
+DEST_PREFIX = "inet_diag_msg_socket_dest_prefix"
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class SocketBatch:
                    for f in FIELDS if f.name in self.columns and f.proto_type != "bytes" and f.group != "stage"]
         cong_present = (self.lengths["congestion"] > 0).tolist()
         origins = self.row_origins()
+        prefix = self.addresses_text(DEST_PREFIX) if DEST_PREFIX in self.columns else None
         rate = self.stage_column("sample_rate_ppm").tolist()
         closed = self.stage_column("closed").tolist()
         for i, row in enumerate(rows):
@@ -210,6 +213,8 @@ class SocketBatch:
             row["tcp_info_length"] = ti_len[i]
             row[SOURCE] = src[i]
             row[DESTINATION] = dst[i]
+            if prefix is not None:
+                row[DEST_PREFIX] = prefix[i]
             for name, values, present in columns:
                 if present[i]:
                     row[name] = values[i]
