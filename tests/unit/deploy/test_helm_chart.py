@@ -16,7 +16,6 @@ import yaml
 
 from tests.support.tools import go_tool, run
 from tests.unit.ops.test_deploy_files import ApplyEnv, accepted, container_env, docker_image, expand, k8s_env
-from xtcp_async.cli import build_parser
 from xtcp_async.ops.http import parse_listen
 
 __all__ = ["container_env"]  # the fixture, used by name below
@@ -149,26 +148,31 @@ def test_no_token_no_required_priority_class_no_capabilities_by_default() -> Non
 
 
 def test_netns_mode_adds_the_flag_host_pid_and_the_two_capabilities() -> None:
-    """netns.all: --netns=all, hostPID, root with SYS_ADMIN and SYS_PTRACE; nothing else changes."""
+    """netns.all: --netns=all, hostPID, root with SYS_ADMIN and SYS_PTRACE, AppArmor unconfined, and
+    read-only /run/netns and runtime state mounted; the other args are unchanged."""
     docs = render("netns.all=true")
     pod, c = pod_spec(docs), container(docs)
     assert "--netns=all" in c["args"]
     assert pod["hostPID"] is True
     assert c["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["SYS_ADMIN", "SYS_PTRACE"]}
     assert pod["securityContext"]["runAsUser"] == 0
+    assert pod["securityContext"]["appArmorProfile"] == {"type": "Unconfined"}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert set(mounts) == {"/run/netns", "/run/containerd", "/run/containers"}
+    assert all(m["readOnly"] for m in mounts.values())
+    assert {v["hostPath"]["path"] for v in pod["volumes"]} == set(mounts)
+    plain = pod_spec(render())
+    assert "volumes" not in plain and "appArmorProfile" not in plain["securityContext"]
     assert [a for a in c["args"] if a != "--netns=all"] == container(render())["args"]
 
 
 def test_args_are_accepted_by_the_real_cli(container_env: ApplyEnv) -> None:
-    """The container's args, after $(VAR) expansion, pass the CLI parser and config validation
-    (--netns is left out while this CLI does not have it yet)."""
+    """The container's args, after $(VAR) expansion, pass the CLI parser and config validation."""
     for sets in ([], ["netns.all=true"], ["extraArgs={--states=established}"]):
         c = container(render(*sets))
         env = k8s_env(c)
         container_env({**docker_image()[1].env(), **env})
         args = [expand(a, env) for a in c["args"]]
-        if "--netns" not in build_parser().format_help():
-            args = [a for a in args if not a.startswith("--netns")]
         cfg = accepted(args)
         assert cfg.settings.location == "pop-example-1"
         assert cfg.settings.hostname == env["NODE_NAME"]
