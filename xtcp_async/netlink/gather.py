@@ -19,6 +19,7 @@ from xtcp_async.netlink.fastwalk import ArrayWalk
 from xtcp_async.netlink.fields import FIELDS, GROUP_BY_ATTR, GROUPS, KERNEL_INT_FIELDS, Field
 from xtcp_async.netlink.walk import DecodeResult, longer_than_known
 
+
 def _gather_int(u8: npt.NDArray[np.uint8], u32: npt.NDArray[np.uint32], pos: npt.NDArray[np.int64],
                 size: int, big_endian: bool) -> npt.NDArray[Any]:
     """Read one integer of ``size`` bytes at every byte position in ``pos``."""
