@@ -4,7 +4,7 @@ The core is built by setup.py where a C compiler is found; where it is missing, 
 or is switched off (``XTCP_NATIVE=0``), the numpy decoder and encoder run instead, the service
 warns once at start-up and the ``xtcp_async_codec_path`` metric says so.
 
-The layout tables are not kept in C: :func:`_configure` passes them from netlink/fields.py when
+The layout tables are not kept in C: :func:`configure` passes them from netlink/fields.py when
 the core is loaded, so a field added to the table is decoded by the core without a rebuild.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import field_dtype
-from xtcp_async.netlink.fields import FIELDS, GROUP_BY_ATTR, KERNEL_INT_FIELDS, KNOWN_UNDECODED_ATTRS, Field
+from xtcp_async.netlink.fields import FIELDS, GROUP_BY_ATTR, KNOWN_UNDECODED_ATTRS, Field
 
 #: Set to 0 to run the numpy paths even where the core is built (benchmarks, comparisons).
 ENV_SWITCH = "XTCP_NATIVE"
@@ -39,30 +39,34 @@ def _spec(f: Field, index: int, wide: bool) -> tuple[int, ...]:
     return (group, f.offset, f.size, int(f.big_endian), shift, width, int(wide), index)
 
 
-def _layout() -> tuple[list[tuple[Field, bool, int]], list[Field]]:
+def layout(fields: tuple[Field, ...] = FIELDS) -> tuple[list[tuple[Field, bool, int]], list[Field]]:
     """Integer fields as (field, wide, row in its matrix), and raw byte fields, from the table."""
     ints: list[tuple[Field, bool, int]] = []
     counts = {False: 0, True: 0}
-    for f in KERNEL_INT_FIELDS:
+    for f in fields:
+        if f.group == "meta" or f.size <= 0 or f.proto_type == "bytes":
+            continue
         wide = field_dtype(f) is np.uint64
         ints.append((f, wide, counts[wide]))
         counts[wide] += 1
-    raws = [f for f in FIELDS if f.group != "meta" and f.proto_type == "bytes" and f.size > 0]
+    raws = [f for f in fields if f.group != "meta" and f.proto_type == "bytes" and f.size > 0]
     return ints, raws
 
 
-INT_LAYOUT, RAW_FIELDS = _layout()
+INT_LAYOUT, RAW_FIELDS = layout()
 N_U32 = sum(1 for _, wide, _ in INT_LAYOUT if not wide)
 N_U64 = len(INT_LAYOUT) - N_U32
 
 
-def _configure(core: Any) -> None:
+def configure(core: Any, fields: tuple[Field, ...] = FIELDS) -> None:
+    """Hand the core the layout of ``fields`` (the field table) and the netlink constants."""
+    ints, raws = layout(fields)
     core.configure(
         {name: int(getattr(c, name)) for name in _CONSTANTS},
         tuple((g.attr, g.size, int(g.name != "congestion")) for g in ATTR_GROUPS),
         tuple(sorted(KNOWN_UNDECODED_ATTRS)),
-        tuple(_spec(f, idx, wide) for f, wide, idx in INT_LAYOUT),
-        tuple(_spec(f, 0, False) for f in RAW_FIELDS),
+        tuple(_spec(f, idx, wide) for f, wide, idx in ints),
+        tuple(_spec(f, 0, False) for f in raws),
         _GROUP_INDEX.get("congestion", -1),
     )
 
@@ -72,7 +76,7 @@ def _load() -> tuple[ModuleType | None, str]:
         return None, f"switched off by {ENV_SWITCH}=0"
     try:
         core = importlib.import_module("xtcp_async._fastcore")
-        _configure(core)
+        configure(core)
     except (ImportError, ValueError, TypeError, KeyError) as exc:
         return None, f"compiled core unavailable ({exc})"
     return core, ""

@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from xtcp_async import native
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError
 from xtcp_async.logs import flush_rate_limited
@@ -95,6 +96,8 @@ class Service:
     async def run(self) -> ServiceResult:
         self._main = asyncio.current_task()
         groups = self._groups()
+        if native.CORE is None:  # issue 13: say once that the slower numpy paths run
+            log.warning("decoding and encoding with numpy: %s", native.WHY_NOT)
         warm_up([g.format for g in groups])
         # Everything alive now (modules, protobuf descriptors, sink clients) lives for the whole
         # run; a full GC pass over it takes ~20 ms and would land in some poll as a loop stall.
