@@ -11,7 +11,7 @@ from xtcp_async.ops.metrics import build_registry
 from xtcp_async.service import Service
 
 #: Every label the service's own metrics may carry: all bounded by configuration, none by traffic.
-BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "le"}
+BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "le", "path"}
 
 
 def scrape(service: Service) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -123,3 +123,12 @@ def test_no_label_grows_with_traffic(make_service: Callable[..., Service]) -> No
         for labels in series:
             assert {k for k, _ in labels} <= BOUNDED_LABELS, name
     assert {n: len(v) for n, v in ours.items()} == {n: len(v) for n, v in before.items() if n.startswith("xtcp_")}
+
+
+def test_codec_path_says_which_decoder_and_encoder_run(make_service: Callable[..., Service]) -> None:
+    """xtcp_codec_path_info carries path="c" where the compiled core is loaded, else path="numpy"."""
+    from xtcp_async import native
+
+    got = scrape(make_service())
+    assert got["xtcp_codec_path_info"] == {(("path", native.PATH),): 1.0}
+    assert ("c" if native.CORE is not None else "numpy") == native.PATH
