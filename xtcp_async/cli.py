@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
     try:
-        return run(run_service(cfg, sinks))
+        return run(run_service(cfg, sinks, hard_exit=True))
     except KeyboardInterrupt:
         return 130
     except XtcpError as exc:

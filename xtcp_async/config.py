@@ -8,8 +8,12 @@ their units are in the help text and in the slices' names (``interval_s``).
 
 from __future__ import annotations
 
+import difflib
+import os
 import socket
+import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -31,6 +35,9 @@ from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
 
 Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
 
+#: The longest interval, timeout or grace accepted: one day.
+MAX_SECONDS = 86_400.0
+
 
 def _split_list(value: Any) -> Any:
     """Accept "a,b" or "a b" from env/flags as a list; lists pass through."""
@@ -45,17 +52,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XTCP_", frozen=True, extra="forbid",
                                       populate_by_name=True)
 
-    sink: Annotated[list[str | dict[str, str]], NoDecode] = Field(default_factory=lambda: list[str | dict[str, str]](["stdout://"]))
+    sink: Annotated[list[str | dict[str, str]], NoDecode] = Field(
+        default_factory=lambda: list[str | dict[str, str]](["stdout://"]), min_length=1)
     format: Format | None = None
-    interval: float = Field(default=10.0, gt=0)
-    jitter: float = Field(default=0.0, ge=0, lt=1)
+    # Time values are finite and at most a day: `--interval inf` would never poll again, and a
+    # deadline of 1e308 s overflows the event loop's clock arithmetic (it hung, not failed).
+    interval: float = Field(default=10.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    jitter: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
     count: int | None = Field(default=None, ge=1)
     once: bool = False
     family: Annotated[list[Literal["inet", "inet6"]], NoDecode] = Field(
-        default_factory=lambda: list[Literal["inet", "inet6"]](["inet", "inet6"]))
-    states: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"])
+        default_factory=lambda: list[Literal["inet", "inet6"]](["inet", "inet6"]), min_length=1)
+    states: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"], min_length=1)
     #: None: 5 s, or 80% of --interval when that is shorter (so `--interval 2` alone is valid).
-    poll_timeout: float | None = Field(default=None, gt=0)
+    poll_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     hostname: str = Field(default_factory=socket.gethostname)
     location: str = ""
     label: str = ""
@@ -65,7 +75,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     loop: Literal["auto", "asyncio", "uvloop"] = "auto"
-    shutdown_grace: float = Field(default=10.0, ge=0)
+    shutdown_grace: float = Field(default=10.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     metrics_listen: str = "127.0.0.1:9088"
     stats_json: str | None = None
 
@@ -100,8 +110,34 @@ class Settings(BaseSettings):
     @field_validator("metrics_listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        if v and (":" not in v or not v.rsplit(":", 1)[1].isdigit()):
+        if not v:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit():
             raise ValueError("expected HOST:PORT, or empty to turn metrics off")
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port {port} is out of range (1..65535)")
+        host = host.strip("[]")
+        if host:
+            try:
+                socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            except (OSError, UnicodeError) as exc:
+                raise ValueError(f"cannot listen on host {host!r}: {exc}") from None
+        return v
+
+    @field_validator("stats_json")
+    @classmethod
+    def _stats_path(cls, v: str | None) -> str | None:
+        # Checked now, not at exit: finding out then would lose the whole run's counters.
+        if v is None:
+            return v
+        if not v or os.path.isdir(v):
+            raise ValueError(f"{v!r} is a directory, not a file path")
+        parent = os.path.dirname(os.path.abspath(v))
+        if not os.path.isdir(parent):
+            raise ValueError(f"directory {parent} does not exist")
+        if not os.access(parent, os.W_OK) or (os.path.exists(v) and not os.access(v, os.W_OK)):
+            raise ValueError(f"{v} is not writable")
         return v
 
     @model_validator(mode="after")
@@ -127,6 +163,9 @@ class Settings(BaseSettings):
 
 
 _FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
+
+#: XTCP_* variables that are not options: the config file path and the test harness's own.
+_ENV_NOT_OPTIONS = {"XTCP_CONFIG", "XTCP_CACHE_DIR", "XTCP_FIXTURES_DIR"}
 
 
 @dataclass(frozen=True)
@@ -167,6 +206,9 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"config: cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: config file {path} is not UTF-8 text (byte {exc.start}): "
+                          "is it the right file?") from None
     # Accept both `poll_timeout` and `poll-timeout` spellings in the file.
     return {k.replace("-", "_"): v for k, v in data.items()}
 
@@ -177,10 +219,9 @@ def _flag(loc: tuple[int | str, ...]) -> str:
 
 def load_config(flags: dict[str, Any], config_file: str | None = None) -> Config:
     """Merge file < env < flags, validate, and slice; raises ConfigError naming the field."""
-    import os
-
     config_file = config_file or os.environ.get("XTCP_CONFIG")
     file_values = _read_toml(config_file) if config_file else {}
+    warn_unknown_env(os.environ)
 
     class _Settings(Settings):
         pass
@@ -198,6 +239,24 @@ def load_config(flags: dict[str, Any], config_file: str | None = None) -> Config
     finally:
         _FILE_VALUES.pop(_Settings, None)
     return _slice(Settings.model_validate(settings.model_dump()))
+
+
+def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """Warn (stderr) about each XTCP_* variable that is no option, naming the closest one.
+
+    A typo such as XTCP_INTREVAL=5 would otherwise be ignored without a word. Returns the warnings.
+    """
+    options = {"XTCP_" + name.upper(): name for name in Settings.model_fields}
+    warnings = []
+    for key in sorted(environ):
+        if not key.startswith("XTCP_") or key in options or key in _ENV_NOT_OPTIONS or key.startswith("XTCP_TEST_"):
+            continue
+        close = difflib.get_close_matches(key, list(options), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"xtcp-async: warning: environment variable {key} is not an option{hint}; ignored")
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return warnings
 
 
 def _slice(s: Settings) -> Config:

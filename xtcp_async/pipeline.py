@@ -14,7 +14,7 @@ import random
 import struct
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xtcp_async.config import Config
 from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
@@ -24,6 +24,7 @@ from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.fields import GROUP_BY_ATTR
 from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
+from xtcp_async.netlink.source import DumpSource
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
 from xtcp_async.stats import Stats
@@ -46,7 +47,13 @@ class PollInfo:
     poll_id: int
     timestamp_ns: int
     interrupted: bool = False
+    #: A dump of this poll failed, timed out or was cut by shutdown: its rows are not all the
+    #: sockets. Records emitted after this is known carry poll_dump_interrupted.
     failed: bool = False
+
+    @property
+    def incomplete(self) -> bool:
+        return self.interrupted or self.failed
 
 
 @dataclass
@@ -60,8 +67,16 @@ class PollEnd:
     poll: PollInfo
 
 
+@dataclass
+class PollBatch:
+    """Decoded rows of one poll, with the poll they belong to (read again when they are encoded)."""
+
+    poll: PollInfo
+    batch: SocketBatch
+
+
 ChunkItem = PollChunk | PollEnd | None
-BatchItem = SocketBatch | PollEnd | None
+BatchItem = PollBatch | PollEnd | None
 
 
 class CpuTurns:
@@ -111,21 +126,24 @@ class Poller:
     """Runs dumps on schedule and feeds their chunks to the decoder queue."""
 
     def __init__(self, cfg: Config, stats: Stats, out: asyncio.Queue[ChunkItem],
-                 sock: DiagSocket | None = None) -> None:
+                 source: DumpSource | None = None) -> None:
         self.cfg = cfg.poll
         self.stats = stats
         self.out = out
-        self.sock = sock or DiagSocket()
+        self.source: DumpSource = source if source is not None else DiagSocket()
         self._stop = asyncio.Event()
         self._poll_id = 0
+        self._dump_task: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
-        """Finish the current poll, then stop (first signal)."""
+        """Stop polling now (first signal): a dump under way is cut, its poll marked incomplete."""
         self._stop.set()
+        if self._dump_task is not None:
+            self._dump_task.cancel()
 
     async def run(self) -> None:
         try:
-            self.sock.open()
+            self.source.open()
             next_start = time.monotonic()
             while not self._stop.is_set():
                 await self.poll_once()
@@ -137,55 +155,81 @@ class Poller:
                 if delay < 0:  # a poll overran its slot: start now, do not try to catch up
                     next_start = time.monotonic()
                     delay = 0
+                # asyncio.timeout, not wait_for: cancellation must always win (CPython gh-86296).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
         finally:
-            self.sock.close()
-            await self.out.put(None)
+            self.source.close()
+        # Not in the finally: a cancelled poller must not block on a full queue on its way out.
+        await self.out.put(None)
 
     async def poll_once(self) -> PollInfo:
         self._poll_id += 1
         info = PollInfo(poll_id=self._poll_id, timestamp_ns=time.time_ns())
         t0 = time.perf_counter()
         for family in self.cfg.families:
-            fname = c.FAMILY_NAMES.get(family, str(family))
-            status = DumpStatus(family=family)
-            f0 = time.perf_counter()
-            self.stats.dumping = True
+            if self._stop.is_set():
+                self._fail(info, "stopped by shutdown before this family was dumped", log_it=False)
+                break
+            # The dump runs as its own task so that stop() can cut it without cancelling the
+            # poller, which still has to send the poll's end down the pipeline.
+            self._dump_task = asyncio.create_task(self._dump(info, family), name=f"dump:{family}")
             try:
-                async for chunk in self.sock.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
-                                                  timeout_s=self.cfg.poll_timeout_s, status=status):
-                    await self.out.put(PollChunk(info, chunk))
-            except PollTimeoutError as exc:
-                self.stats.poll_timeouts += 1
-                self._fail(info, exc)
-            except NetlinkError as exc:
-                self.stats.netlink_errors += 1
-                self._fail(info, exc)
+                await asyncio.shield(self._dump_task)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    self._dump_task.cancel()
+                    raise  # the poller itself is cancelled (second signal): go now
+                self._fail(info, "dump cut by shutdown", log_it=False)
             finally:
-                self.stats.dumping = False
-                self.stats.bytes_read += status.bytes_read
-                self.stats.recvs += status.recvs
-                self.stats.stale_messages += status.stale_messages
-                self.stats.max_reader_callback_s = max(self.stats.max_reader_callback_s,
-                                                       self.sock.max_callback_s)
-                if status.interrupted:
-                    info.interrupted = True
-                    self.stats.dumps_interrupted += 1
-            self.stats.dump_finished(fname, time.perf_counter() - f0, status.bytes_read)
+                self._dump_task = None
         await self.out.put(PollEnd(info))
         self.stats.polls += 1
+        if info.incomplete:
+            self.stats.polls_incomplete += 1
         self.stats.last_poll_duration_s = time.perf_counter() - t0
         if not info.failed:
             self.stats.last_poll_ok = True
             self.stats.last_poll_error = None
         return info
 
-    def _fail(self, info: PollInfo, exc: Exception) -> None:
+    async def _dump(self, info: PollInfo, family: int) -> None:
+        fname = c.FAMILY_NAMES.get(family, str(family))
+        status = DumpStatus(family=family)
+        f0 = time.perf_counter()
+        self.stats.dumping = True
+        try:
+            async for chunk in self.source.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
+                                                timeout_s=self.cfg.poll_timeout_s, status=status):
+                await self.out.put(PollChunk(info, chunk))
+        except PollTimeoutError as exc:
+            self.stats.poll_timeouts += 1
+            self._fail(info, exc)
+        except NetlinkError as exc:
+            self.stats.netlink_errors += 1
+            self._fail(info, exc)
+        finally:
+            self.stats.dumping = False
+            self.stats.bytes_read += status.bytes_read
+            self.stats.recvs += status.recvs
+            self.stats.stale_messages += status.stale_messages
+            self.stats.max_reader_callback_s = max(self.stats.max_reader_callback_s,
+                                                   self.source.max_callback_s)
+            if status.interrupted:
+                info.interrupted = True
+                self.stats.dumps_interrupted += 1
+        self.stats.dump_finished(fname, time.perf_counter() - f0, status.bytes_read)
+
+    def _fail(self, info: PollInfo, exc: Exception | str, *, log_it: bool = True) -> None:
+        if not info.failed:
+            self.stats.polls_failed += 1
         info.failed = True
-        self.stats.polls_failed += 1
         self.stats.last_poll_ok = False
         self.stats.last_poll_error = str(exc)
+        if not log_it:
+            return
         # A broken netlink socket or a host under load fails every poll: one line per kind of
         # failure per interval, with the count of the others (see xtcp_async.ops.ratelimit).
         log.error("poll %d: %s", info.poll_id, exc,
@@ -224,7 +268,7 @@ class Decoder:
             if chunks:
                 async with self.turns.turn():
                     batch = self._decode(chunks, current)
-                await self.out.put(batch)
+                await self.out.put(PollBatch(current, batch))
                 chunks, size = [], 0
             if isinstance(item, PollEnd):
                 await self.out.put(item)
@@ -251,44 +295,48 @@ class SinkGroup:
 
 
 class Encoder:
-    """SocketBatches → payloads, batched by rows and bytes, handed to every sink's runner."""
+    """SocketBatches → payloads, batched by rows and bytes, offered to every sink's runner.
+
+    The encoder never waits on a sink: each runner takes its payloads without blocking and
+    applies its own per-poll wait budget (see :mod:`xtcp_async.sinks.runner`), so a full or
+    dead sink never delays the others or the next poll.
+    """
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
                  groups: list[SinkGroup], turns: CpuTurns | None = None) -> None:
         self.turns = turns or CpuTurns()
         self.max_rows = cfg.settings.max_batch_rows
-        #: A full sink buffer waits this long for room before dropping its oldest payload:
-        #: one poll interval, so polling is never held up for longer than that.
-        self.put_timeout_s = cfg.poll.interval_s
         self.stats = stats
         self.inq = inq
         self.groups = groups
 
     async def run(self) -> None:
         pending: list[SocketBatch] = []
+        poll: PollInfo | None = None
         rows = 0
         poll_rows = 0
         while True:
             item = await self.inq.get()
             if item is None:
-                if pending:
-                    await self._emit(await self._concat(pending))
+                if pending and poll is not None:
+                    await self._emit(await self._concat(pending), poll)
                 return
-            if isinstance(item, SocketBatch):
-                if item.n:
-                    pending.append(item)
-                    rows += item.n
-                    poll_rows += item.n
+            if isinstance(item, PollBatch):
+                poll = item.poll
+                if item.batch.n:
+                    pending.append(item.batch)
+                    rows += item.batch.n
+                    poll_rows += item.batch.n
                 if rows >= self.max_rows:
                     whole = await self._concat(pending)
                     cut = (rows // self.max_rows) * self.max_rows
-                    await self._emit(whole.slice(0, cut))
+                    await self._emit(whole.slice(0, cut), poll)
                     rest = whole.slice(cut, whole.n)
                     pending, rows = ([rest], rest.n) if rest.n else ([], 0)
                 continue
             # PollEnd: a batch never spans two polls.
             if pending:
-                await self._emit(await self._concat(pending))
+                await self._emit(await self._concat(pending), item.poll)
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
@@ -306,11 +354,13 @@ class Encoder:
         async with self.turns.turn():
             return EncodedRows.join(parts)
 
-    async def _emit(self, batch: SocketBatch) -> None:
+    async def _emit(self, batch: SocketBatch, poll: PollInfo) -> None:
+        if poll.incomplete and not batch.meta.dump_interrupted:
+            # The poll failed or was cut after these rows were decoded: say so on them.
+            batch = batch.with_meta(replace(batch.meta, dump_interrupted=True))
         self.stats.batches_encoded += 1
         for group in self.groups:
             encoded = await self._encode(batch, group.format)
-            waits = []
             for runner, cap in group.runners:
                 async with self.turns.turn():
                     packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
@@ -319,13 +369,5 @@ class Encoder:
                     runner.stats.drop("record_too_large", packed.too_large)
                 self.stats.payloads_encoded += len(packed.payloads)
                 self.stats.bytes_encoded += sum(len(p) for p in packed.payloads)
-                waits.append(self._feed(runner, packed.payloads))
-            # Each sink is fed concurrently, so one that is full holds up only itself.
-            await asyncio.gather(*waits)
-
-    async def _feed(self, runner: SinkRunner, payloads: list[bytes]) -> None:
-        for payload in payloads:
-            if runner.has_room(len(payload)):
-                runner.put(payload)
-            else:
-                await runner.put_wait(payload, self.put_timeout_s)
+                for payload in packed.payloads:
+                    runner.offer(payload, poll.poll_id)

@@ -1,9 +1,11 @@
 """The one place that wires everything from the Config and owns the tasks.
 
-Shutdown order (first SIGTERM/SIGINT, or the last poll of --count/--once): stop polling →
-the decoder and encoder flush what they hold (end markers travel down the queues) → every sink
-runner drains within the grace period → sinks close, and whatever was not delivered is counted
-and logged. A second signal cancels everything at once.
+Shutdown order (first SIGTERM/SIGINT, or the last poll of --count/--once): stop polling (a dump
+under way is cut and its poll marked incomplete) → the decoder and encoder flush what they hold
+(end markers travel down the queues) → every sink runner drains → sinks close, and whatever was
+not delivered is counted and logged. ``--shutdown-grace S`` bounds all of it: S seconds from the
+signal to the end of draining, then at most ~0.5 s to close the sinks. A second signal cancels
+everything at once.
 """
 
 from __future__ import annotations
@@ -12,21 +14,35 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from xtcp_async import native
 from xtcp_async.config import Config, SinkConfig
-from xtcp_async.errors import DeliveryError
+from xtcp_async.errors import DeliveryError, XtcpError
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import monitor_loop
+from xtcp_async.netlink.source import DumpSource
 from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds the sinks' close may take after the grace; the whole shutdown ends within grace + 1 s.
+CLOSE_TIMEOUT_S = 0.5
+#: Closing sinks after a second signal: about "at once".
+CLOSE_TIMEOUT_CUT_S = 0.2
+
+
+class StageCrashed(XtcpError):
+    """A pipeline stage died of an unexpected exception (a bug): the service ends with one line."""
 
 
 @dataclass
@@ -45,16 +61,21 @@ def build_sinks(cfg: Config) -> list[tuple[SinkConfig, Sink]]:
 class Service:
     """Runs the pipeline until the polls are done or a signal arrives."""
 
-    def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None) -> None:
+    def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None,
+                 source: DumpSource | None = None) -> None:
         self.cfg = cfg
         self.stats = Stats()
         self.sinks = sinks if sinks is not None else build_sinks(cfg)
         self.runners: list[SinkRunner] = []
         self.chunk_q: asyncio.Queue[ChunkItem] = asyncio.Queue(maxsize=64)
         self.batch_q: asyncio.Queue[BatchItem] = asyncio.Queue(maxsize=4)
-        self.poller = Poller(cfg, self.stats, self.chunk_q)
+        self.poller = Poller(cfg, self.stats, self.chunk_q, source)
         self._signals = 0
         self._main: asyncio.Task[ServiceResult] | None = None
+        #: Loop time by which draining must end (set by the first signal or the last poll).
+        self._deadline: float | None = None
+        self._pipeline: list[asyncio.Task[None]] = []
+        self._cut_handle: asyncio.TimerHandle | None = None
 
     def _groups(self) -> list[SinkGroup]:
         groups: dict[str, SinkGroup] = {}
@@ -64,7 +85,9 @@ class Service:
             cap = min(max_bytes, sink.max_payload_bytes or max_bytes)
             buffer_bytes = int(getattr(sink, "buffer_bytes", DEFAULT_BUFFER_BYTES))
             runner = SinkRunner(f"{i}:{sc.spec.scheme}", sink, RunnerSettings(
-                buffer_bytes=buffer_bytes, drop_log_interval_s=self.cfg.poll.interval_s))
+                buffer_bytes=buffer_bytes, drop_log_interval_s=self.cfg.poll.interval_s,
+                wait_budget_s=self.cfg.poll.interval_s, start_timeout_s=self.cfg.poll.poll_timeout_s,
+                close_timeout_s=CLOSE_TIMEOUT_S))
             self.runners.append(runner)
             groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
         return list(groups.values())
@@ -78,9 +101,11 @@ class Service:
         """First signal: graceful stop; second: cancel everything now."""
         self._signals += 1
         if self._signals == 1:
-            log.info("received %s: stopping polls and flushing sinks (again to exit at once)",
-                     signal.Signals(signum).name)
+            grace = self.cfg.settings.shutdown_grace
+            log.info("received %s: stopping polls and flushing sinks within %.1fs (again to exit at once)",
+                     signal.Signals(signum).name, grace)
             self.poller.stop()
+            self._set_deadline(grace)
         elif self._main is not None:
             log.warning("received %s again: exiting now", signal.Signals(signum).name)
             self._main.cancel()
@@ -93,6 +118,22 @@ class Service:
                 reopen()
         log.info("SIGHUP: reopened file sinks")
 
+    def _set_deadline(self, grace: float) -> None:
+        """Draining must end ``grace`` seconds from now; a pipeline still flushing then is cut."""
+        if self._deadline is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + grace
+        self._cut_handle = loop.call_at(self._deadline, self._cut_pipeline)
+
+    def _cut_pipeline(self) -> None:
+        running = [t for t in self._pipeline if not t.done()]
+        if running:
+            log.warning("shutdown grace ran out while %s still flushing: cut",
+                        ", ".join(t.get_name() for t in running))
+            for t in running:
+                t.cancel()
+
     async def run(self) -> ServiceResult:
         self._main = asyncio.current_task()
         groups = self._groups()
@@ -103,43 +144,50 @@ class Service:
         # run; a full GC pass over it takes ~20 ms and would land in some poll as a loop stall.
         gc.collect()
         gc.freeze()
-        for _, sink in self.sinks:
-            try:
-                await asyncio.wait_for(sink.start(), self.cfg.poll.poll_timeout_s)
-            except Exception as exc:  # a broker that is down must not stop start-up
-                log.warning("sink %s: start failed, will retry on send: %s", type(sink).scheme, exc)
-        grace = self.cfg.settings.shutdown_grace
-        monitor: asyncio.Task[None] | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 monitor = tg.create_task(monitor_loop(self.stats), name="loop-monitor")
                 http = self._start_http(tg)
                 for runner in self.runners:
-                    runner.start(tg)
+                    runner.start(tg)  # each starts its own sink, so a slow broker delays nothing else
                 turns = CpuTurns()
-                pipeline = [
+                self._pipeline = [
                     tg.create_task(self.poller.run(), name="poller"),
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
                     tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns).run(),
                                    name="encoder"),
                 ]
-                await asyncio.gather(*pipeline)
-                drained = await asyncio.gather(*(r.drain(grace) for r in self.runners))
+                # Stages that were cut at the deadline end cancelled; the rest is still drained.
+                await asyncio.wait(self._pipeline)
+                for t in self._pipeline:
+                    if not t.cancelled() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                self._set_deadline(self.cfg.settings.shutdown_grace)
+                assert self._deadline is not None
+                remaining = self._deadline - asyncio.get_running_loop().time()
+                drained = await asyncio.gather(*(r.drain(remaining) for r in self.runners))
                 if not all(drained):
-                    log.warning("shutdown grace of %.1fs ran out with payloads still buffered", grace)
+                    log.warning("shutdown grace of %.1fs ran out with payloads still buffered",
+                                self.cfg.settings.shutdown_grace)
                 monitor.cancel()
                 if http is not None:
                     http.cancel()
-                undelivered = 0
-                for runner in self.runners:
-                    undelivered += await runner.stop()
+                undelivered = sum(await asyncio.gather(*(r.stop() for r in self.runners)))
         except asyncio.CancelledError:
-            undelivered = 0
-            for runner in self.runners:
-                undelivered += await asyncio.shield(runner.stop())
+            undelivered = await asyncio.shield(self._stop_runners(CLOSE_TIMEOUT_CUT_S))
             return ServiceResult(undelivered, interrupted=True)
+        except BaseExceptionGroup as group:
+            await asyncio.shield(self._stop_runners(CLOSE_TIMEOUT_CUT_S))
+            raise _one_error(group) from None
+        finally:
+            if self._cut_handle is not None:
+                self._cut_handle.cancel()
         return ServiceResult(undelivered, interrupted=self._signals > 0)
+
+    async def _stop_runners(self, close_timeout_s: float) -> int:
+        counts = await asyncio.gather(*(r.stop(close_timeout_s) for r in self.runners), return_exceptions=True)
+        return sum(c for c in counts if isinstance(c, int))
 
     def _start_http(self, tg: asyncio.TaskGroup) -> asyncio.Task[None] | None:
         """The metrics/health listener, when --metrics-listen is set (imported lazily)."""
@@ -160,18 +208,90 @@ class Service:
         return out
 
 
-def install_signal_handlers(service: Service) -> None:
+def _one_error(group: BaseExceptionGroup) -> BaseException:
+    """The TaskGroup's failure as one error the CLI prints as one line."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                walk(sub)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, XtcpError):
+            return exc
+    for exc in leaves:
+        if not isinstance(exc, Exception):
+            return exc  # KeyboardInterrupt, SystemExit: as they are
+    first = leaves[0]
+    log.debug("stage crash", exc_info=first)
+    return StageCrashed(f"internal error, the service stops: {type(first).__name__}: {first}")
+
+
+class HardExit:
+    """A last resort that ends the process when shutdown overruns its bound.
+
+    Everything in the service is cancellable, but a sink's client library is not ours: if one
+    ignores cancellation or blocks the loop, this thread still ends the process on time (the
+    exit report is lost then, so it says so on stderr).
+    """
+
+    def __init__(self) -> None:
+        self._timer: threading.Timer | None = None
+
+    def arm(self, seconds: float, code: int, why: str) -> None:
+        self.disarm()
+
+        def fire() -> None:
+            sys.stderr.write(f"xtcp-async: {why}; exiting now (code {code})\n")
+            sys.stderr.flush()
+            os._exit(code)
+
+        self._timer = threading.Timer(seconds, fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def install_signal_handlers(service: Service, hard_exit: HardExit | None = None) -> None:
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        service.on_signal(signum)
+        if hard_exit is not None:
+            if service.signals == 1:
+                hard_exit.arm(service.cfg.settings.shutdown_grace + 0.95, 1,
+                              f"shutdown overran --shutdown-grace {service.cfg.settings.shutdown_grace}s")
+            else:
+                hard_exit.arm(0.9, 130, "second signal: shutdown did not end at once")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, service.on_signal, int(sig))
+        loop.add_signal_handler(sig, on_signal, int(sig))
     loop.add_signal_handler(signal.SIGHUP, service.reopen_files)
 
 
-async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None) -> int:
-    """Run until done; return the process exit code (0 ok, 1 undelivered data under --once)."""
-    service = Service(cfg, sinks)
-    install_signal_handlers(service)
-    result = await service.run()
+async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None, *,
+                      source: DumpSource | None = None, hard_exit: bool = False) -> int:
+    """Run until done; return the process exit code (0 ok, 1 undelivered data under --once).
+
+    ``hard_exit`` (the CLI sets it) arms a thread that ends the process if shutdown overruns
+    --shutdown-grace by a second, whatever a client library does.
+    """
+    service = Service(cfg, sinks, source)
+    guard = HardExit() if hard_exit else None
+    install_signal_handlers(service, guard)
+    try:
+        result = await service.run()
+    finally:
+        if guard is not None:
+            guard.disarm()
     flush_rate_limited()  # errors held back by the rate limiter are counted before exit
     report = service.report()
     if cfg.settings.stats_json:

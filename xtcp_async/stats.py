@@ -17,6 +17,8 @@ class Stats:
 
     polls: int = 0
     polls_failed: int = 0
+    #: Polls whose rows are not every socket: a dump failed, timed out, was cut or interrupted.
+    polls_incomplete: int = 0
     poll_timeouts: int = 0
     netlink_errors: int = 0
     dumps_interrupted: int = 0

@@ -186,7 +186,11 @@ class DiagSocket:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s")
                 t0 = loop.time()
                 try:
-                    await asyncio.wait_for(wakeup.wait(), budget)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that arrives as the wait completes (CPython gh-86296), and the
+                    # poller must always be cancellable.
+                    async with asyncio.timeout(budget):
+                        await wakeup.wait()
                 except TimeoutError:
                     raise PollTimeoutError(f"{fam} dump did not finish within {timeout_s}s") from None
                 budget -= loop.time() - t0

@@ -71,8 +71,8 @@ class HttpEndpoints:
         try:
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                    head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.LimitOverrunError:
+                    head = await _read_head(reader)
+            except (asyncio.LimitOverrunError, ValueError):
                 status, ctype, body, method = 431, "text/plain", b"request head too large\n", "GET"
             else:
                 status, ctype, body, method = self._answer(head)
@@ -90,7 +90,8 @@ class HttpEndpoints:
                 await writer.wait_closed()
 
     def _answer(self, head: bytes) -> tuple[int, str, bytes, str]:
-        lines = head.decode("latin-1").split("\r\n")
+        # RFC 9112 §2.2: a recipient may take a bare LF as a line terminator (curl -H, netcat).
+        lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             return 400, "text/plain", b"bad request line\n", "GET"
@@ -102,6 +103,20 @@ class HttpEndpoints:
                 headers[name.strip().lower()] = value.strip()
         status, ctype, body = self.respond(method, target, headers)
         return status, ctype, body, method
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    """The request head up to its empty line, whether lines end in CRLF or a bare LF."""
+    head = b""
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise asyncio.IncompleteReadError(head, None)
+        head += line
+        if len(head) > MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
+        if line in (b"\r\n", b"\n"):
+            return head
 
 
 async def start(service: Service, listen: str) -> asyncio.Server:

@@ -8,12 +8,14 @@ default executor: a write stuck on a full pipe or a hung NFS mount must not bloc
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import io
 import os
 import queue
 import sys
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
 
 from xtcp_async.errors import ConfigError, SinkError
 from xtcp_async.sinks.base import BaseSink
@@ -81,7 +83,7 @@ class FileSink(BaseSink):
         self.path = path
         self.fsync = fsync
         self.buffer_bytes = buffer_bytes
-        self._fh: BinaryIO | None = None
+        self._fh: io.FileIO | None = None
         self._writer: _Writer | None = None
         self._reopen = False
         self._failing = False
@@ -89,7 +91,9 @@ class FileSink(BaseSink):
     @classmethod
     def from_spec(cls, spec: SinkSpec) -> FileSink:
         if not spec.path or spec.path == "/":
-            raise ConfigError(f"sink file: {spec.url!r} has no path (expected file:///absolute/path)")
+            raise ConfigError(f"sink file: {spec.redacted!r} has no path (expected file:///absolute/path)")
+        if os.path.isdir(spec.path):
+            raise ConfigError(f"sink file: {spec.path} is a directory; name a file in it")
         o = parse_options(FileOptions, spec)
         return cls(spec.path, fsync=o.fsync, buffer_bytes=o.buffer_bytes)
 
@@ -110,19 +114,38 @@ class FileSink(BaseSink):
         if self._fh is None:
             # Like a log file: a missing parent directory is made, not an error.
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the sink's life
+            # Unbuffered: a failed write must be known here, with how much of it landed.
+            self._fh = io.FileIO(self.path, "ab")
 
     def _write(self, payload: bytes) -> None:
+        """Append the payload whole, or leave the file as it was (a full disk tears no line).
+
+        On a short or failed write (ENOSPC, EIO) the file is cut back to where this payload
+        began, so a retry appends it once, whole, and nothing is written twice.
+        """
         if self._reopen and self._fh is not None:
             self._reopen = False
             self._fh.close()
             self._fh = None
         self._open()
-        assert self._fh is not None
-        self._fh.write(payload)
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        fh = self._fh
+        assert fh is not None
+        start = os.fstat(fh.fileno()).st_size  # O_APPEND: this payload starts at the end
+        view = memoryview(payload)
+        done = 0
+        try:
+            while done < len(view):
+                n = fh.write(view[done:])
+                if not n:
+                    raise OSError(errno.EIO, "write made no progress")
+                done += n
+            if self.fsync:
+                os.fsync(fh.fileno())
+        except OSError:
+            if done:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fh.fileno(), start)
+            raise
 
     async def send(self, payload: bytes) -> None:
         if self._writer is None:

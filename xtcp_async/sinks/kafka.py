@@ -143,7 +143,7 @@ def producer_settings(spec: SinkSpec, opts: KafkaOptions) -> dict[str, Any]:
     """The AIOKafkaProducer keyword arguments for ``spec`` (config stage: reads TLS and password
     files, so a bad one is a ConfigError at start-up, not a retry loop)."""
     if not spec.hosts:
-        raise ConfigError(f"sink kafka: {spec.url!r} names no broker (expected kafka://HOST:PORT/TOPIC)")
+        raise ConfigError(f"sink kafka: {spec.redacted!r} names no broker (expected kafka://HOST:PORT/TOPIC)")
     if opts.compression != "none" and not _CODEC_CHECKS[opts.compression]():
         raise ConfigError(f"sink kafka: compression={opts.compression} needs its codec library; install "
                           "'aiokafka[zstd,lz4,snappy]'")
@@ -237,7 +237,7 @@ class KafkaSink(BaseSink):
         """Build the sink from its URL (no network I/O; TLS and password files are read here)."""
         opts = parse_options(spec.options)
         if not _TOPIC_RE.match(spec.path) or spec.path in (".", ".."):
-            raise ConfigError(f"sink kafka: topic {spec.path!r} in {spec.url!r} is not a valid Kafka "
+            raise ConfigError(f"sink kafka: topic {spec.path!r} in {spec.redacted!r} is not a valid Kafka "
                               "topic name (1-249 of a-z A-Z 0-9 . _ -)")
         settings = producer_settings(spec, opts)
         key: bytes | None = None

@@ -130,7 +130,8 @@ class NsqSink(BaseSink):
 
     @classmethod
     def from_spec(cls, spec: SinkSpec) -> NsqSink:
-        """Validate the URL (no I/O; the secret file and certificates are read in start())."""
+        """Validate the URL, and read the TLS files and secret file now: a missing or unreadable
+        one is a configuration error at start-up (exit 2), not a failure at the first send."""
         options = _parse_options(spec)
         if not spec.hosts:
             raise ConfigError("sink nsq: URL needs at least one nsqd host, e.g. nsq://127.0.0.1:4150/xtcp")
@@ -143,7 +144,9 @@ class NsqSink(BaseSink):
             if not value:
                 raise ConfigError(f"sink nsq: option auth_secret_env: ${options.auth_secret_env} is not set")
             secret = value.encode()
-        return cls(spec.host_ports(DEFAULT_PORT), spec.path, options, auth_secret=secret)
+        sink = cls(spec.host_ports(DEFAULT_PORT), spec.path, options, auth_secret=secret)
+        sink._connect_options()  # raises ConfigError naming the option
+        return sink
 
     # -- Sink properties ------------------------------------------------------------------
 
@@ -168,10 +171,13 @@ class NsqSink(BaseSink):
             try:
                 context = ssl.create_default_context(
                     cafile=str(opts.ca_file) if opts.ca_file else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"sink nsq: option ca_file: {exc}") from exc
+            try:
                 if opts.cert_file and opts.key_file:
                     context.load_cert_chain(opts.cert_file, opts.key_file)
             except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"sink nsq: TLS files: {exc}") from exc
+                raise ConfigError(f"sink nsq: option cert_file/key_file: {exc}") from exc
         secret = self._auth_secret
         if opts.auth_secret_file is not None:
             try:
@@ -193,8 +199,33 @@ class NsqSink(BaseSink):
         self._conn_ready = asyncio.Event()
         loop = asyncio.get_running_loop()
         for host, port in self.addresses:
-            self._tasks.append(loop.create_task(self._supervise(host, port, connect_options),
-                                                name=f"nsq-connect:{host}:{port}"))
+            self._spawn_supervisor(loop, host, port, connect_options)
+
+    def _spawn_supervisor(self, loop: asyncio.AbstractEventLoop, host: str, port: int,
+                          connect_options: ConnectOptions) -> None:
+        task = loop.create_task(self._supervise(host, port, connect_options), name=f"nsq-connect:{host}:{port}")
+        self._tasks.append(task)
+
+        def on_done(t: asyncio.Task[None]) -> None:
+            # A supervisor only ends by close(); anything else is a bug: say so, and keep the
+            # sink alive with a fresh supervisor rather than going silently deaf.
+            with contextlib.suppress(ValueError):
+                self._tasks.remove(t)
+            if t.cancelled() or self._closed:
+                return
+            exc = t.exception()
+            self._last_error = f"{host}:{port}: supervisor died: {type(exc).__name__}: {exc}"
+            log.error("nsq %s:%d: connection supervisor died (%s: %s); restarting it", host, port,
+                      type(exc).__name__, exc)
+            loop.call_later(self.options.reconnect_interval_s, self._restart_supervisor, loop, host, port,
+                            connect_options)
+
+        task.add_done_callback(on_done)
+
+    def _restart_supervisor(self, loop: asyncio.AbstractEventLoop, host: str, port: int,
+                            connect_options: ConnectOptions) -> None:
+        if not self._closed:
+            self._spawn_supervisor(loop, host, port, connect_options)
 
     async def _supervise(self, host: str, port: int, connect_options: ConnectOptions) -> None:
         """Keep one connection to host:port up until close()."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xtcp_async.errors import ConfigError
 from xtcp_async.sinks.spec import SinkSpec
@@ -17,7 +17,8 @@ class SinkOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    buffer_bytes: int = 64 * 1024 * 1024
+    #: Bytes the sink may hold while it cannot deliver (and as much again waiting for room).
+    buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 def parse_options(model: type[M], spec: SinkSpec) -> M:

@@ -42,7 +42,7 @@ class UdpSink(BaseSink):
     @classmethod
     def from_spec(cls, spec: SinkSpec) -> UdpSink:
         if len(spec.hosts) != 1 or spec.hosts[0][1] is None:
-            raise ConfigError(f"sink udp: {spec.url!r} needs exactly one host:port")
+            raise ConfigError(f"sink udp: {spec.redacted!r} needs exactly one host:port")
         o = parse_options(UdpOptions, spec)
         host, port = spec.host_ports(0)[0]
         return cls(host, port, max_datagram=o.max_datagram, buffer_bytes=o.buffer_bytes)

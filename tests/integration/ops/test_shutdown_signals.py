@@ -8,14 +8,16 @@ GC pause or on a dead disk.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.brokers.nsqd import Nsqd
+from tests.brokers.nsqd import Nsqd, free_port
 
 from .conftest import Xtcp, eventually
 
@@ -111,3 +113,29 @@ def test_a_second_signal_exits_at_once(xtcp: Callable[..., Xtcp], nsqd: Nsqd, si
     encoded, delivered, dropped = accounted(proc.stats(), "0:nsq")
     assert dropped.get("shutdown", 0) >= 2
     assert delivered + sum(dropped.values()) == encoded
+
+
+def test_dead_broker_with_a_full_buffer_never_slows_a_healthy_file_sink(
+        xtcp: Callable[..., Xtcp], tmp_path: Path) -> None:
+    """A dead NSQ sink whose small buffer is full, beside a file sink: the file sink gets every poll
+    on schedule, and SIGTERM exits within --shutdown-grace + 1 s with the dead sink's losses counted."""
+    dead_port = free_port()  # nothing listens there
+    out = tmp_path / "records.jsonl"
+    grace = 2.0
+    proc = xtcp("--sink", f"nsq://127.0.0.1:{dead_port}/t?buffer_bytes=3000&reconnect_interval_s=0.2&timeout_s=1",
+                "--sink", f"file://{out}?format=jsonl", "--max-batch-rows", "5", "--shutdown-grace", str(grace))
+    time.sleep(6.0)
+    polls = proc.scrape()["xtcp_polls_total"][()]
+    t0 = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    code = proc.wait(grace + 3)
+    took = time.monotonic() - t0
+    assert code == 0, proc.log()
+    assert took <= grace + 1.0, f"shutdown took {took:.2f}s"
+    poll_ids = {json.loads(line)["poll_id"] for line in out.read_text().splitlines()}
+    # Every poll made (interval 0.5 s over ~6 s) reached the healthy sink.
+    assert polls >= 10 and len(poll_ids) >= polls
+    stats = proc.stats()
+    encoded, delivered, dropped = accounted(stats, "0:nsq")
+    assert delivered == 0 and dropped.get("buffer_full", 0) > 0
+    assert sum(dropped.values()) == encoded // 2  # two sinks: each got half of what was encoded

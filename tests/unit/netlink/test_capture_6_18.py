@@ -8,31 +8,23 @@ made by ``tests/data/record_capture.py``. No root needed: this only reads the fi
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.live.ss_line import STATES, SsLine, disagreements, parse_text, record_key
+from tests.support.replay import DUMP, recorded_chunks
 from xtcp_async.netlink.decode import DecodeResult, decode_messages
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-DUMP = DATA / "kernel_6_18_dump.bin"
+DATA = DUMP.parent
 SS_TEXT = DATA / "kernel_6_18_ss.txt"
 ACCECN = ("received_ce", "delivered_e1_bytes", "delivered_e0_bytes", "delivered_ce_bytes", "received_e1_bytes",
           "received_e0_bytes", "received_ce_bytes", "accecn_fail_mode", "accecn_opt_seen", "accecn_word")
 
 
 def _read_chunks() -> list[bytes]:
-    spec = importlib.util.spec_from_file_location("record_capture", DATA / "record_capture.py")
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    chunks: list[bytes] = mod.read_chunks(DUMP)
-    return chunks
+    return recorded_chunks()
 
 
 @pytest.fixture(scope="module")

@@ -137,6 +137,17 @@ async def test_a_client_that_never_sends_its_request_is_dropped(
     writer.close()
 
 
+async def test_request_with_bare_lf_line_endings_is_answered(listening: tuple[Service, int]) -> None:
+    """A request whose lines end in LF only (netcat, hand-typed) is answered, not left hanging."""
+    _, port = listening
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\nHost: x\n\n")
+    async with asyncio.timeout(2):
+        raw = await reader.read()
+    writer.close()
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"ok\n")
+
+
 async def test_oversized_request_head_is_refused(listening: tuple[Service, int]) -> None:
     """A request head over the limit gets 431, not unbounded buffering."""
     _, port = listening

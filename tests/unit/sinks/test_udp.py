@@ -14,7 +14,7 @@ from xtcp_async.config import load_config
 from xtcp_async.encode.gen import xtcp_flat_record_pb2 as pb
 from xtcp_async.errors import ConfigError
 from xtcp_async.netlink.decode import decode_messages
-from xtcp_async.pipeline import Encoder, PollEnd, PollInfo, SinkGroup
+from xtcp_async.pipeline import Encoder, PollBatch, PollEnd, PollInfo, SinkGroup
 from xtcp_async.sinks import create_sink, parse_sink_url
 from xtcp_async.sinks.runner import SinkRunner
 from xtcp_async.sinks.udp import UdpSink
@@ -52,7 +52,8 @@ async def test_batches_split_to_fit_max_datagram(receiver: socket.socket) -> Non
     stats = Stats()
     runner = SinkRunner("udp", sink)
     q: asyncio.Queue[object] = asyncio.Queue()
-    for item in (batch, PollEnd(PollInfo(1, 0)), None):
+    poll = PollInfo(1, 0)
+    for item in (PollBatch(poll, batch), PollEnd(poll), None):
         q.put_nowait(item)
     await sink.start()
     async with asyncio.TaskGroup() as tg:
