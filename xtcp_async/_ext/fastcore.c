@@ -416,13 +416,15 @@ out:
 
 /* --- the protobuf row encoder ------------------------------------------------------------------- */
 
-enum { IT_CONST = 0, IT_VARINT = 1, IT_TABLE = 2, IT_RAW = 3 };
+enum { IT_CONST = 0, IT_VARINT = 1, IT_TABLE = 2, IT_RAW = 3, IT_VARINT_IF = 4 };
 
 typedef struct {
     int kind;
     const unsigned char *tag; Py_ssize_t tag_len;
+    uint64_t tag_word;                      /* the tag's bytes, zero-padded: one 8-byte store */
     const unsigned char *data; int width;   /* varint column (4 or 8 bytes), raw column (width bytes) */
     const int64_t *codes;                   /* table */
+    const int32_t *lens; int32_t end;       /* varint_if: the row carries the field when lens[r] >= end */
     const unsigned char **entries; Py_ssize_t *entry_len; Py_ssize_t n_entries;
     Py_ssize_t max_len;
 } Item;
@@ -442,7 +444,8 @@ static inline unsigned char *put_varint(unsigned char *p, uint64_t v) {
 /* encode(items: sequence, n: int, row_tag: bytes, offsets: writable int64[n + 1]) -> bytes
  *
  * items, ascending by field number: (0, raw) constant bytes in every row; (1, tag, column, width)
- * a varint column, omitted where 0 (proto3); (2, codes int64[n], entries tuple[bytes]) one of a
+ * a varint column, omitted where 0 (proto3); (4, tag, column, width, lengths int32[n], end) the
+ * same, also omitted where lengths[r] < end; (2, codes int64[n], entries tuple[bytes]) one of a
  * few encoded byte strings per row; (3, tag, column, width) a bytes field of ``width`` bytes per
  * row. A non-empty row_tag frames every record as a length-delimited field with that tag
  * (ProtobufList's Envelope ``row``). */
@@ -457,8 +460,8 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
     if (!items) return NULL;
     Py_ssize_t ni = PySequence_Fast_GET_SIZE(items);
     Item *it = PyMem_Calloc((size_t)(ni ? ni : 1), sizeof(Item));
-    Py_buffer *bufs = PyMem_Calloc((size_t)(2 * ni + 1), sizeof(Py_buffer));
-    int *held = PyMem_Calloc((size_t)(2 * ni + 1), sizeof(int));
+    Py_buffer *bufs = PyMem_Calloc((size_t)(3 * ni + 1), sizeof(Py_buffer));
+    int *held = PyMem_Calloc((size_t)(3 * ni + 1), sizeof(int));
     Buf boffs = {0};
     PyObject *out = NULL;
     if (!it || !bufs || !held) { PyErr_NoMemory(); goto done; }
@@ -471,37 +474,58 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
         Item *x = &it[i];
         x->kind = (int)kind;
         if (kind == IT_CONST) {
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[2 * i], PyBUF_SIMPLE) < 0) goto done;
-            held[2 * i] = 1;
-            x->data = bufs[2 * i].buf;
-            x->max_len = bufs[2 * i].len;
-        } else if (kind == IT_VARINT || kind == IT_RAW) {
-            if (PyTuple_GET_SIZE(t) != 4) { PyErr_SetString(PyExc_TypeError, "encode: bad column item"); goto done; }
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[2 * i], PyBUF_SIMPLE) < 0) goto done;
-            held[2 * i] = 1;
-            x->tag = bufs[2 * i].buf;
-            x->tag_len = bufs[2 * i].len;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[3 * i], PyBUF_SIMPLE) < 0) goto done;
+            held[3 * i] = 1;
+            x->data = bufs[3 * i].buf;
+            x->max_len = bufs[3 * i].len;
+        } else if (kind == IT_VARINT || kind == IT_RAW || kind == IT_VARINT_IF) {
+            if (PyTuple_GET_SIZE(t) != (kind == IT_VARINT_IF ? 6 : 4)) {
+                PyErr_SetString(PyExc_TypeError, "encode: bad column item");
+                goto done;
+            }
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[3 * i], PyBUF_SIMPLE) < 0) goto done;
+            held[3 * i] = 1;
+            x->tag = bufs[3 * i].buf;
+            x->tag_len = bufs[3 * i].len;
+            if (x->tag_len < 1 || x->tag_len > 8) {
+                PyErr_SetString(PyExc_ValueError, "encode: a tag is 1 to 8 bytes");
+                goto done;
+            }
+            x->tag_word = 0;
+            memcpy(&x->tag_word, x->tag, (size_t)x->tag_len);
             long width = PyLong_AsLong(PyTuple_GET_ITEM(t, 3));
             if (width == -1 && PyErr_Occurred()) goto done;
-            if ((kind == IT_VARINT && width != 4 && width != 8) || (kind == IT_RAW && (width <= 0 || width > 0x7F))) {
+            if ((kind != IT_RAW && width != 4 && width != 8) || (kind == IT_RAW && (width <= 0 || width > 0x7F))) {
                 PyErr_SetString(PyExc_ValueError, "encode: column width");
                 goto done;
             }
             x->width = (int)width;
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 2), &bufs[2 * i + 1], PyBUF_C_CONTIGUOUS) < 0) goto done;
-            held[2 * i + 1] = 1;
-            if (bufs[2 * i + 1].len < n * width) { PyErr_SetString(PyExc_ValueError, "encode: column too short"); goto done; }
-            x->data = bufs[2 * i + 1].buf;
-            x->max_len = x->tag_len + (kind == IT_VARINT ? 10 : 1 + width);
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 2), &bufs[3 * i + 1], PyBUF_C_CONTIGUOUS) < 0) goto done;
+            held[3 * i + 1] = 1;
+            if (bufs[3 * i + 1].len < n * width) { PyErr_SetString(PyExc_ValueError, "encode: column too short"); goto done; }
+            x->data = bufs[3 * i + 1].buf;
+            x->max_len = x->tag_len + (kind == IT_RAW ? 1 + width : 10);
+            if (kind == IT_VARINT_IF) {
+                if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 4), &bufs[3 * i + 2], PyBUF_C_CONTIGUOUS) < 0) goto done;
+                held[3 * i + 2] = 1;
+                if (bufs[3 * i + 2].len < n * 4 || bufs[3 * i + 2].itemsize != 4) {
+                    PyErr_SetString(PyExc_ValueError, "encode: lengths must be int32, one per row");
+                    goto done;
+                }
+                x->lens = bufs[3 * i + 2].buf;
+                long end = PyLong_AsLong(PyTuple_GET_ITEM(t, 5));
+                if (end == -1 && PyErr_Occurred()) goto done;
+                x->end = (int32_t)end;
+            }
         } else if (kind == IT_TABLE) {
             if (PyTuple_GET_SIZE(t) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(t, 2))) {
                 PyErr_SetString(PyExc_TypeError, "encode: bad table item");
                 goto done;
             }
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[2 * i], PyBUF_C_CONTIGUOUS) < 0) goto done;
-            held[2 * i] = 1;
-            if (bufs[2 * i].len < n * 8) { PyErr_SetString(PyExc_ValueError, "encode: codes too short"); goto done; }
-            x->codes = bufs[2 * i].buf;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 1), &bufs[3 * i], PyBUF_C_CONTIGUOUS) < 0) goto done;
+            held[3 * i] = 1;
+            if (bufs[3 * i].len < n * 8) { PyErr_SetString(PyExc_ValueError, "encode: codes too short"); goto done; }
+            x->codes = bufs[3 * i].buf;
             PyObject *entries = PyTuple_GET_ITEM(t, 2);
             x->n_entries = PyTuple_GET_SIZE(entries);
             x->entries = PyMem_Calloc((size_t)(x->n_entries ? x->n_entries : 1), sizeof(*x->entries));
@@ -523,7 +547,8 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
     /* Record plus its frame (tag + 10-byte varint), per row; the bytes are shrunk to fit at the end. */
     Py_ssize_t frame = row_tag_len ? row_tag_len + 10 : 0;
     if (n && (max_row + frame) > PY_SSIZE_T_MAX / n) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t cap = n * (max_row + frame);
+    /* +8: an 8-byte tag store at the very end may reach past the last row's bytes. */
+    Py_ssize_t cap = n * (max_row + frame) + 8;
     out = PyBytes_FromStringAndSize(NULL, cap);
     if (!out) goto done;
     unsigned char *base = (unsigned char *)PyBytes_AS_STRING(out);
@@ -541,12 +566,16 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
                 memcpy(q, x->data, (size_t)x->max_len);
                 q += x->max_len;
                 break;
+            case IT_VARINT_IF:
+                if (x->lens[r] < x->end) break;
+                /* fall through */
             case IT_VARINT: {
                 uint64_t v;
                 if (x->width == 8) memcpy(&v, x->data + 8 * (size_t)r, 8);
                 else { uint32_t v32; memcpy(&v32, x->data + 4 * (size_t)r, 4); v = v32; }
                 if (v) {
-                    memcpy(q, x->tag, (size_t)x->tag_len);
+                    /* 8 bytes stored, tag_len kept: the rest is overwritten next (the buffer has slack). */
+                    memcpy(q, &x->tag_word, 8);
                     q = put_varint(q + x->tag_len, v);
                 }
                 break;
@@ -563,7 +592,7 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
                 break;
             }
             default: /* IT_RAW */
-                memcpy(q, x->tag, (size_t)x->tag_len);
+                memcpy(q, &x->tag_word, 8);
                 q += x->tag_len;
                 *q++ = (unsigned char)x->width;
                 memcpy(q, x->data + (size_t)x->width * (size_t)r, (size_t)x->width);
@@ -589,7 +618,7 @@ done:
         for (Py_ssize_t i = 0; i < ni; i++) { PyMem_Free(it[i].entries); PyMem_Free(it[i].entry_len); }
     }
     if (bufs && held) {
-        for (Py_ssize_t i = 0; i < 2 * ni + 1; i++) if (held[i]) PyBuffer_Release(&bufs[i]);
+        for (Py_ssize_t i = 0; i < 3 * ni + 1; i++) if (held[i]) PyBuffer_Release(&bufs[i]);
     }
     PyMem_Free(it); PyMem_Free(bufs); PyMem_Free(held);
     rel_buf(&boffs);

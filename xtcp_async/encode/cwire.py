@@ -29,6 +29,9 @@ def _core_item(it: Item) -> tuple[Any, ...]:
         values = np.ascontiguousarray(it.values)
         if values.dtype.itemsize not in (4, 8):
             values = values.astype(np.uint64 if it.wide else np.uint32)
+        if it.present is not None:
+            lens, end = it.present
+            return (4, it.tag, values, values.dtype.itemsize, np.ascontiguousarray(lens, dtype=np.int32), end)
         return (1, it.tag, values, values.dtype.itemsize)
     if isinstance(it, Table):
         return (2, np.ascontiguousarray(it.codes, dtype=np.int64), tuple(it.entries))
@@ -43,7 +46,7 @@ def encode_rows_native(core: Any, batch: SocketBatch, *, list_entries: bool) -> 
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n == 0:
         return EncodedRows(b"", offsets)
-    data = core.encode([_core_item(it) for it in items(batch)], n, ROW_TAG if list_entries else b"", offsets)
+    data = core.encode([_core_item(it) for it in items(batch, masked=False)], n, ROW_TAG if list_entries else b"", offsets)
     return EncodedRows(data, offsets)
 
 

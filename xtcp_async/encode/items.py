@@ -31,6 +31,9 @@ class Varint:
     tag: bytes
     values: IntArray
     wide: bool  # 64-bit values: tag + varint can need two words
+    #: (group lengths, end): rows whose length is below ``end`` omit the field whatever the value
+    #: (only with ``items(..., masked=False)``; masked items have those values zeroed instead).
+    present: tuple[IntArray, int] | None = None
 
 
 @dataclass
@@ -67,8 +70,12 @@ def _family_name(fam: int) -> str:
 _BY_NUMBER = sorted(FIELDS, key=lambda f: f.number)
 
 
-def items(batch: SocketBatch) -> list[Item]:
-    """Every field of the record, ascending by field number, as items."""
+def items(batch: SocketBatch, *, masked: bool = True) -> list[Item]:
+    """Every field of the record, ascending by field number, as items.
+
+    ``masked=False``: a field some rows lack keeps its column and says which rows carry it
+    (``Varint.present``) instead of a zeroed copy, for an encoder that checks per row.
+    """
     m = batch.meta
     n = batch.n
     lengths = batch.lengths
@@ -101,7 +108,7 @@ def items(batch: SocketBatch) -> list[Item]:
             continue
         if f.name == "congestion_algorithm_enum":
             continue  # part of the congestion table item (its number follows the string's)
-        item = per_row[f.name]() if f.name in per_row else _kernel_varint(batch, f, extremes)
+        item = per_row[f.name]() if f.name in per_row else _kernel_varint(batch, f, extremes, masked)
         if item is None:
             continue
         if pending_const:
@@ -118,13 +125,16 @@ def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
     return np.zeros(batch.n, dtype=np.int32) if lens is None else lens
 
 
-def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]]) -> Varint | None:
+def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]],
+                   masked: bool) -> Varint | None:
     col = batch.columns[f.name]
     if f.group != "inet_diag_msg":
         lo, hi = extremes.get(f.group, (0, 0))
         if hi < f.end:
             return None  # no row carries it
         if lo < f.end:
+            if not masked:
+                return Varint(tag(f.number, 0), col, col.dtype.itemsize > 4, (batch.lengths[f.group], f.end))
             col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
     return Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
 
