@@ -46,7 +46,8 @@ def encode_rows_native(core: Any, batch: SocketBatch, *, list_entries: bool) -> 
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n == 0:
         return EncodedRows(b"", offsets)
-    data = core.encode([_core_item(it) for it in items(batch, masked=False)], n, ROW_TAG if list_entries else b"", offsets)
+    core_items = [_core_item(it) for it in items(batch, masked=False)]
+    data = core.encode(core_items, n, ROW_TAG if list_entries else b"", offsets)
     return EncodedRows(data, offsets)
 
 
