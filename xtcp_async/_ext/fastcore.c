@@ -17,6 +17,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 /* --- layout, set once by configure() ----------------------------------------------------------- */
 
@@ -416,15 +418,19 @@ out:
 
 /* --- the protobuf row encoder ------------------------------------------------------------------- */
 
-enum { IT_CONST = 0, IT_VARINT = 1, IT_TABLE = 2, IT_RAW = 3, IT_VARINT_IF = 4 };
+enum { IT_CONST = 0, IT_VARINT = 1, IT_TABLE = 2, IT_RAW = 3, IT_VARINT_IF = 4,
+       /* JSON text: a key and a decimal (unsigned, or signed int64), and an address as text. */
+       IT_DEC = 5, IT_SDEC = 6, IT_ADDR = 7 };
 
 typedef struct {
     int kind;
     const unsigned char *tag; Py_ssize_t tag_len;
     uint64_t tag_word;                      /* the tag's bytes, zero-padded: one 8-byte store */
+    unsigned char key32[32];                /* a JSON key up to 32 bytes, zero-padded: two 16-byte stores */
     const unsigned char *data; int width;   /* varint column (4 or 8 bytes), raw column (width bytes) */
     const int64_t *codes;                   /* table */
-    const int32_t *lens; int32_t end;       /* varint_if: the row carries the field when lens[r] >= end */
+    const int32_t *lens; int32_t end;       /* the row carries the field when lens[r] >= end (NULL: always) */
+    const unsigned char *fam; int fam_width; long af_inet; /* addr: the family column picks inet or inet6 */
     const unsigned char **entries; Py_ssize_t *entry_len; Py_ssize_t n_entries;
     Py_ssize_t max_len;
 } Item;
@@ -441,13 +447,54 @@ static inline unsigned char *put_varint(unsigned char *p, uint64_t v) {
     return p;
 }
 
+static const char DIGIT_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static inline unsigned char *put_udec(unsigned char *p, uint64_t v) {
+    if (v < 10) { *p++ = (unsigned char)('0' + v); return p; }
+    unsigned char tmp[20];
+    int k = 20;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--k] = (unsigned char)DIGIT_PAIRS[d + 1];
+        tmp[--k] = (unsigned char)DIGIT_PAIRS[d];
+    }
+    if (v >= 10) {
+        unsigned d = (unsigned)v * 2;
+        tmp[--k] = (unsigned char)DIGIT_PAIRS[d + 1];
+        tmp[--k] = (unsigned char)DIGIT_PAIRS[d];
+    } else {
+        tmp[--k] = (unsigned char)('0' + v);
+    }
+    /* Two fixed 16-byte stores instead of a memcpy call (the buffer has slack past every write). */
+    memcpy(p, tmp + k, 16);
+    if (20 - k > 16) memcpy(p + 16, tmp + k + 16, 4);
+    return p + (20 - k);
+}
+
+static inline unsigned char *put_sdec(unsigned char *p, int64_t v) {
+    if (v < 0) { *p++ = '-'; return put_udec(p, (uint64_t)0 - (uint64_t)v); }
+    return put_udec(p, (uint64_t)v);
+}
+
+static inline uint64_t read_col(const unsigned char *data, int width, Py_ssize_t r) {
+    if (width == 8) { uint64_t v; memcpy(&v, data + 8 * (size_t)r, 8); return v; }
+    uint32_t v32; memcpy(&v32, data + 4 * (size_t)r, 4); return v32;
+}
+
 /* encode(items: sequence, n: int, row_tag: bytes, offsets: writable int64[n + 1]) -> bytes
  *
  * items, ascending by field number: (0, raw) constant bytes in every row; (1, tag, column, width)
  * a varint column, omitted where 0 (proto3); (4, tag, column, width, lengths int32[n], end) the
  * same, also omitted where lengths[r] < end; (2, codes int64[n], entries tuple[bytes]) one of a
  * few encoded byte strings per row; (3, tag, column, width) a bytes field of ``width`` bytes per
- * row. A non-empty row_tag frames every record as a length-delimited field with that tag
+ * row. JSON text items: (5, key, column, width, lengths int32[n] | None, end) the key then the
+ * unsigned decimal, left out where lengths[r] < end; (6, key, column int64[n]) a signed decimal;
+ * (7, key, column uint8[n, 16], family column, family width, AF_INET) the key, then the address
+ * as inet_ntop writes it between quotes. A non-empty row_tag frames every record as a length-delimited field with that tag
  * (ProtobufList's Envelope ``row``). */
 static PyObject *fc_encode(PyObject *self, PyObject *args) {
     PyObject *items_in, *offs_obj;
@@ -478,8 +525,10 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
             held[3 * i] = 1;
             x->data = bufs[3 * i].buf;
             x->max_len = bufs[3 * i].len;
-        } else if (kind == IT_VARINT || kind == IT_RAW || kind == IT_VARINT_IF) {
-            if (PyTuple_GET_SIZE(t) != (kind == IT_VARINT_IF ? 6 : 4)) {
+        } else if (kind == IT_VARINT || kind == IT_RAW || kind == IT_VARINT_IF || kind == IT_DEC ||
+                   kind == IT_SDEC || kind == IT_ADDR) {
+            Py_ssize_t want = kind == IT_VARINT_IF || kind == IT_DEC || kind == IT_ADDR ? 6 : 4;
+            if (PyTuple_GET_SIZE(t) != want) {
                 PyErr_SetString(PyExc_TypeError, "encode: bad column item");
                 goto done;
             }
@@ -487,15 +536,19 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
             held[3 * i] = 1;
             x->tag = bufs[3 * i].buf;
             x->tag_len = bufs[3 * i].len;
-            if (x->tag_len < 1 || x->tag_len > 8) {
+            if (x->tag_len < 1 || (x->tag_len > 8 && kind < IT_DEC)) {
                 PyErr_SetString(PyExc_ValueError, "encode: a tag is 1 to 8 bytes");
                 goto done;
             }
             x->tag_word = 0;
-            memcpy(&x->tag_word, x->tag, (size_t)x->tag_len);
+            memcpy(&x->tag_word, x->tag, (size_t)(x->tag_len < 8 ? x->tag_len : 8));
+            memset(x->key32, 0, sizeof x->key32);
+            memcpy(x->key32, x->tag, (size_t)(x->tag_len < 32 ? x->tag_len : 32));
             long width = PyLong_AsLong(PyTuple_GET_ITEM(t, 3));
             if (width == -1 && PyErr_Occurred()) goto done;
-            if ((kind != IT_RAW && width != 4 && width != 8) || (kind == IT_RAW && (width <= 0 || width > 0x7F))) {
+            int raw_kind = kind == IT_RAW || kind == IT_ADDR;
+            if ((!raw_kind && width != 4 && width != 8) || (kind == IT_SDEC && width != 8) ||
+                (raw_kind && (width <= 0 || width > 0x7F)) || (kind == IT_ADDR && width != 16)) {
                 PyErr_SetString(PyExc_ValueError, "encode: column width");
                 goto done;
             }
@@ -504,8 +557,20 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
             held[3 * i + 1] = 1;
             if (bufs[3 * i + 1].len < n * width) { PyErr_SetString(PyExc_ValueError, "encode: column too short"); goto done; }
             x->data = bufs[3 * i + 1].buf;
-            x->max_len = x->tag_len + (kind == IT_RAW ? 1 + width : 10);
-            if (kind == IT_VARINT_IF) {
+            x->max_len = x->tag_len + (kind == IT_RAW ? 1 + width : kind == IT_ADDR ? INET6_ADDRSTRLEN + 2 : 21);
+            if (kind == IT_ADDR) {
+                if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 4), &bufs[3 * i + 2], PyBUF_C_CONTIGUOUS) < 0) goto done;
+                held[3 * i + 2] = 1;
+                long fw = PyLong_AsLong(PyTuple_GET_ITEM(t, 5));
+                if (fw == -1 && PyErr_Occurred()) goto done;
+                if ((fw != 4 && fw != 8) || bufs[3 * i + 2].len < n * fw) {
+                    PyErr_SetString(PyExc_ValueError, "encode: family column");
+                    goto done;
+                }
+                x->fam = bufs[3 * i + 2].buf;
+                x->fam_width = (int)fw;
+                x->af_inet = AF_INET;
+            } else if ((kind == IT_VARINT_IF || kind == IT_DEC) && PyTuple_GET_ITEM(t, 4) != Py_None) {
                 if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 4), &bufs[3 * i + 2], PyBUF_C_CONTIGUOUS) < 0) goto done;
                 held[3 * i + 2] = 1;
                 if (bufs[3 * i + 2].len < n * 4 || bufs[3 * i + 2].itemsize != 4) {
@@ -547,8 +612,9 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
     /* Record plus its frame (tag + 10-byte varint), per row; the bytes are shrunk to fit at the end. */
     Py_ssize_t frame = row_tag_len ? row_tag_len + 10 : 0;
     if (n && (max_row + frame) > PY_SSIZE_T_MAX / n) { PyErr_NoMemory(); goto done; }
-    /* +8: an 8-byte tag store at the very end may reach past the last row's bytes. */
-    Py_ssize_t cap = n * (max_row + frame) + 8;
+    /* Slack: fixed-size stores (8-byte tags, 32-byte keys, 16-byte digits) at the very end may
+     * reach past the last row's bytes. */
+    Py_ssize_t cap = n * (max_row + frame) + 64;
     out = PyBytes_FromStringAndSize(NULL, cap);
     if (!out) goto done;
     unsigned char *base = (unsigned char *)PyBytes_AS_STRING(out);
@@ -566,8 +632,34 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
                 memcpy(q, x->data, (size_t)x->max_len);
                 q += x->max_len;
                 break;
+            case IT_DEC:
+                if (x->lens && x->lens[r] < x->end) break;
+                if (x->tag_len <= 32) memcpy(q, x->key32, 32);
+                else memcpy(q, x->tag, (size_t)x->tag_len);
+                q = put_udec(q + x->tag_len, read_col(x->data, x->width, r));
+                break;
+            case IT_SDEC: {
+                int64_t v;
+                memcpy(&v, x->data + 8 * (size_t)r, 8);
+                memcpy(q, x->tag, (size_t)x->tag_len);
+                q = put_sdec(q + x->tag_len, v);
+                break;
+            }
+            case IT_ADDR: {
+                memcpy(q, x->tag, (size_t)x->tag_len);
+                q += x->tag_len;
+                char text[INET6_ADDRSTRLEN + 1];
+                int af = read_col(x->fam, x->fam_width, r) == (uint64_t)x->af_inet ? AF_INET : AF_INET6;
+                if (inet_ntop(af, x->data + 16 * (size_t)r, text, sizeof text) == NULL) text[0] = 0;
+                size_t tl = strlen(text);
+                *q++ = '"';
+                memcpy(q, text, tl);
+                q += tl;
+                *q++ = '"';
+                break;
+            }
             case IT_VARINT_IF:
-                if (x->lens[r] < x->end) break;
+                if (x->lens && x->lens[r] < x->end) break;
                 /* fall through */
             case IT_VARINT: {
                 uint64_t v;

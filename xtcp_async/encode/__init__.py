@@ -19,6 +19,12 @@ def encode_rows(batch: SocketBatch, fmt: str, *, path: str = "auto") -> EncodedR
     if path == "auto":
         path = native.PATH
     if fmt == "jsonl":
+        if path == "c":
+            if native.CORE is None:
+                raise RuntimeError(f"the compiled encoder is not available: {native.WHY_NOT}")
+            from xtcp_async.encode.cjsonl import encode_rows_native as jsonl_native
+
+            return jsonl_native(native.CORE, batch)
         from xtcp_async.encode import jsonl
 
         return EncodedRows.from_list(jsonl.encode_rows(batch))
