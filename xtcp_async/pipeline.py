@@ -41,8 +41,6 @@ if native.CORE is not None:  # issue 13: the compiled encoders: ~0.4 µs/row pro
 #: Decode once this many bytes of replies have arrived (≈2k sockets): small enough to keep
 #: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
 DECODE_BYTES = 1024 * 1024
-if native.CORE is not None:  # issue 13: the compiled decoder reads 4 MiB (~8k sockets) in ~3 ms
-    DECODE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass

@@ -93,7 +93,7 @@ def check(chunks: list[bytes]) -> str | None:
         assert_same_result(got, ref, "c vs scalar")
     except AssertionError as exc:
         return str(exc)[:500]
-    for fmt in ("protobuf-list", "protobuf-single"):
+    for fmt in ("protobuf-list", "protobuf-single", "jsonl"):
         encode_rows(got.batch, fmt, path="c")
     return None
 
