@@ -146,7 +146,7 @@ class Service:
         gc.freeze()
         try:
             async with asyncio.TaskGroup() as tg:
-                monitor = tg.create_task(monitor_loop(self.stats), name="loop-monitor")
+                monitor = tg.create_task(monitor_loop(self.stats, idle_period_s=0.1), name="loop-monitor")
                 http = self._start_http(tg)
                 for runner in self.runners:
                     runner.start(tg)  # each starts its own sink, so a slow broker delays nothing else
