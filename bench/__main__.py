@@ -405,8 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         from bench.replay import main as replay_main
 
         return int(replay_main(argv[1:]))
+    if argv[:1] == ["http-flood"]:
+        from bench.http_flood import main as flood_main
+
+        return flood_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
-                                epilog="Also: python -m bench replay --help")
+                                epilog="Also: python -m bench replay --help, python -m bench http-flood --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5,

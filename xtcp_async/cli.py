@@ -122,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(run_service(cfg, sinks, hard_exit=True))
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:  # found when a sink started (e.g. a mechanism the broker refuses)
+        print(f"xtcp-async: {exc}", file=sys.stderr)
+        return 2
     except XtcpError as exc:
         log.error("%s", exc)
         return 1

@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from xtcp_async.stats import Stats
+
+
+@contextmanager
+def gc_pauses(stats: Stats) -> Iterator[None]:
+    """Record the longest garbage-collector pass while inside (a suspect for loop stalls)."""
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            took = time.perf_counter() - started[0]
+            if took > stats.max_gc_pause_s:
+                stats.max_gc_pause_s = took
+                stats.max_gc_generation = int(info.get("generation", -1))
+
+    callback: Callable[[str, dict[str, Any]], None] = on_gc
+    gc.callbacks.append(callback)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(callback)
 
 
 async def monitor_loop(stats: Stats, period_s: float = 0.005, idle_period_s: float | None = None) -> None:
@@ -24,6 +50,7 @@ async def monitor_loop(stats: Stats, period_s: float = 0.005, idle_period_s: flo
         late = time.perf_counter() - t0 - period
         if late > stats.max_loop_stall_s:
             stats.max_loop_stall_s = late
+            stats.max_loop_stall_cpu_share = (time.process_time() - cpu0) / (late + period)
         # Stalls while a dump is read are the ones that delay the kernel and the sinks; start-up
         # (imports, connecting sinks) is reported separately through max_loop_stall_s.
         if stats.dumping and late > stats.max_dump_stall_s:

@@ -25,7 +25,7 @@ from xtcp_async import native
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError, XtcpError
 from xtcp_async.logs import flush_rate_limited
-from xtcp_async.loopmon import monitor_loop
+from xtcp_async.loopmon import gc_pauses, monitor_loop
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
@@ -145,12 +145,20 @@ class Service:
         gc.collect()
         gc.freeze()
         try:
+            with gc_pauses(self.stats):
+                return await self._run_tasks(groups)
+        finally:
+            if self._cut_handle is not None:
+                self._cut_handle.cancel()
+
+    async def _run_tasks(self, groups: list[SinkGroup]) -> ServiceResult:
+        try:
             async with asyncio.TaskGroup() as tg:
                 monitor = tg.create_task(monitor_loop(self.stats, idle_period_s=0.1), name="loop-monitor")
                 http = self._start_http(tg)
                 for runner in self.runners:
                     runner.start(tg)  # each starts its own sink, so a slow broker delays nothing else
-                turns = CpuTurns()
+                turns = CpuTurns(self.stats)
                 self._pipeline = [
                     tg.create_task(self.poller.run(), name="poller"),
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
@@ -180,9 +188,6 @@ class Service:
         except BaseExceptionGroup as group:
             await asyncio.shield(self._stop_runners(CLOSE_TIMEOUT_CUT_S))
             raise _one_error(group) from None
-        finally:
-            if self._cut_handle is not None:
-                self._cut_handle.cancel()
         return ServiceResult(undelivered, interrupted=self._signals > 0)
 
     async def _stop_runners(self, close_timeout_s: float) -> int:

@@ -38,6 +38,16 @@ class Stats:
     #: Share of that stall's span (monitor period + stall) this process spent on CPU, all threads:
     #: ~1 means our own code held the loop, near 0 that the OS ran something else.
     max_dump_stall_cpu_share: float = 0.0
+    #: Share of this process's CPU over the longest stall's span (see max_dump_stall_cpu_share).
+    max_loop_stall_cpu_share: float = 0.0
+    #: Longest single decode/encode step (a CPU turn) and the task that took it.
+    max_turn_s: float = 0.0
+    max_turn_task: str = ""
+    #: Most CPU time any single turn took (the event-loop thread's CPU over the turn).
+    max_turn_cpu_s: float = 0.0
+    #: Longest garbage-collector pass (gc.callbacks), and its generation.
+    max_gc_pause_s: float = 0.0
+    max_gc_generation: int = -1
     dumping: bool = False
     max_reader_callback_s: float = 0.0
     last_poll_ok: bool | None = None

@@ -12,7 +12,7 @@ from tests.support.replay import recorded_source
 from tests.unit.encode.test_roundtrip import split_list_payload
 from xtcp_async.config import Config, SinkConfig, load_config
 from xtcp_async.encode.gen import xtcp_flat_record_pb2 as pb
-from xtcp_async.errors import SinkError, XtcpError
+from xtcp_async.errors import ConfigError, SinkError, XtcpError
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.socket import Chunk
@@ -261,3 +261,21 @@ async def test_a_crashed_stage_ends_the_service_with_one_error(monkeypatch: pyte
         await asyncio.wait_for(service.run(), 5)
     assert isinstance(info.value, XtcpError) and "\n" not in str(info.value)
     assert sink.closed
+
+
+class MisconfiguredSink(BaseSink):
+    """A sink that finds a configuration problem only when it starts (a refused SASL mechanism)."""
+
+    async def start(self) -> None:
+        raise ConfigError("sink kafka: option sasl_mechanism: the broker does not accept SCRAM-SHA-512")
+
+    async def send(self, payload: bytes) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_configuration_problem_found_at_sink_start_ends_the_service_as_a_config_error() -> None:
+    """A ConfigError from a sink's start ends run() with that error (the CLI makes it one line, exit 2)."""
+    cfg = _cfg(interval=0.1, poll_timeout=0.05, shutdown_grace=1)
+    service = Service(cfg, _sinks(MisconfiguredSink()), recorded_source())
+    with pytest.raises(ConfigError, match="sasl_mechanism"):
+        await asyncio.wait_for(service.run(), 5)

@@ -59,6 +59,9 @@ class ServiceCollector(Collector):
         # -- polling and netlink ----------------------------------------------------------
         yield counter("polls", "Polls run (one dump per address family each).", s.polls)
         yield counter("polls_failed", "Polls in which at least one dump failed.", s.polls_failed)
+        yield counter("polls_incomplete", "Polls whose rows are not every socket (a dump failed, timed "
+                      "out, was cut by shutdown or interrupted); their records carry poll_dump_interrupted.",
+                      s.polls_incomplete)
         yield counter("poll_timeouts", "Dumps abandoned after --poll-timeout.", s.poll_timeouts)
         yield counter("netlink_errors", "Dumps that ended in a netlink error.", s.netlink_errors)
         yield counter("dumps_interrupted", "Dumps the kernel flagged NLM_F_DUMP_INTR (socket table "
@@ -120,7 +123,11 @@ class ServiceCollector(Collector):
                                               "bound; beyond it the oldest payloads are dropped.",
                                               labels=labels),
             "buffer_payloads": GaugeMetricFamily(f"{PREFIX}_sink_buffer_payloads", "Payloads buffered "
-                                                 "for the sink (including those in flight).", labels=labels),
+                                                 "for the sink (including those in flight and waiting for "
+                                                 "room).", labels=labels),
+            "waiting_bytes": GaugeMetricFamily(f"{PREFIX}_sink_waiting_bytes", "Bytes of payloads waiting "
+                                               "for room in the full buffer, within their poll's wait "
+                                               "budget.", labels=labels),
             "connected": GaugeMetricFamily(f"{PREFIX}_sink_connected", "1 while the sink can deliver and "
                                            "its last delivery succeeded.", labels=labels),
         }
@@ -135,6 +142,7 @@ class ServiceCollector(Collector):
             fams["buffer_bytes"].add_metric([r.name], r.buffered_bytes)
             fams["buffer_limit"].add_metric([r.name], r.settings.buffer_bytes)
             fams["buffer_payloads"].add_metric([r.name], r.buffered_payloads)
+            fams["waiting_bytes"].add_metric([r.name], r.waiting_bytes)
             fams["connected"].add_metric([r.name], int(r.sink.connected and r.last_error is None))
             for reason, n in sorted(st.dropped.items()):
                 dropped.add_metric([r.name, reason], n)

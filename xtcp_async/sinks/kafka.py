@@ -205,6 +205,15 @@ def translate(exc: BaseException, topic: str) -> SinkError:
     return SinkError(f"kafka: delivery to {topic!r} failed: {exc!r}")
 
 
+def config_refusal(exc: BaseException, settings: dict[str, Any]) -> ConfigError | None:
+    """A start failure that no retry can fix because the configuration is wrong, as a ConfigError
+    naming the option (the service then exits 2); None for everything that may heal."""
+    if isinstance(exc, kafka_errors.UnsupportedSaslMechanismError):
+        return ConfigError(f"sink kafka: option sasl_mechanism: the broker does not accept "
+                           f"{settings.get('sasl_mechanism')}: {exc}")
+    return None
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -335,16 +344,25 @@ class KafkaSink(BaseSink):
             # aiokafka's bootstrap has no overall deadline of its own when a host accepts TCP
             # but never answers (wrong port, TLS mismatch); bound it by the request timeout.
             await asyncio.wait_for(producer.start(), self.settings["request_timeout_ms"] / 1000)
+        except asyncio.CancelledError:
+            # Cut short (the runner's start-up deadline, shutdown): the half-started producer
+            # holds sockets and tasks; close it before going, whatever the cancellation.
+            await asyncio.shield(self._stop_producer(producer, 1.0))
+            raise
         except (kafka_errors.KafkaError, OSError, TimeoutError) as exc:
             await self._stop_producer(producer, 1.0)
             self._connected = False
+            refused = config_refusal(exc, self.settings)
+            if refused is not None:
+                raise refused from exc
             self._connect_failures += 1
+            servers = ",".join(self.settings["bootstrap_servers"])
+            hint = self._idempotence_hint(exc)
             # First failure loud, then every 10th: the runner already logs each retry.
             if self._connect_failures == 1 or self._connect_failures % 10 == 0:
-                log.warning("kafka: cannot connect to %s (attempt %d), will retry: %r",
-                            ",".join(self.settings["bootstrap_servers"]), self._connect_failures, exc)
-            raise SinkError(f"kafka: cannot connect to {','.join(self.settings['bootstrap_servers'])}: "
-                            f"{exc!r}") from exc
+                log.warning("kafka: cannot connect to %s (attempt %d), will retry: %r%s",
+                            servers, self._connect_failures, exc, hint)
+            raise SinkError(f"kafka: cannot connect to {servers}: {exc!r}{hint}") from exc
         if self._connect_failures:
             log.info("kafka: connected to %s after %d failed attempt(s)",
                      ",".join(self.settings["bootstrap_servers"]), self._connect_failures)
@@ -352,6 +370,20 @@ class KafkaSink(BaseSink):
         self._producer = producer
         self._connected = True
         return producer
+
+    def _idempotence_hint(self, exc: BaseException) -> str:
+        """Why a start failed, when the likely cause is the idempotent producer.
+
+        With idempotence on, aiokafka's start asks the broker for a producer id (InitProducerId);
+        Kafka-protocol brokers that lack it answer with an error aiokafka reports as
+        UnknownError or UnsupportedVersionError, which alone says nothing useful.
+        """
+        if not self.settings.get("enable_idempotence"):
+            return ""
+        if isinstance(exc, kafka_errors.UnknownError | kafka_errors.UnsupportedVersionError):
+            return ("; the broker refused the idempotent producer (InitProducerId): if it does not "
+                    "support idempotence, set ?idempotence=false on the sink URL")
+        return ""
 
     async def _failed(self, exc: BaseException) -> SinkError:
         self._connected = False

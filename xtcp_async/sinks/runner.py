@@ -23,7 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from xtcp_async.errors import SinkError
+from xtcp_async.errors import ConfigError, SinkError
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.base import Sink, SinkStats
 
@@ -257,8 +257,8 @@ class SinkRunner:
         try:
             async with asyncio.timeout(self.settings.start_timeout_s):
                 await self.sink.start()
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, ConfigError):
+            raise  # a configuration problem found on start-up ends the service (exit 2)
         except Exception as exc:
             log.warning("sink %s: start failed, will retry on send: %s", self.name,
                         exc if str(exc) else type(exc).__name__)

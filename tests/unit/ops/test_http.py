@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -211,3 +212,48 @@ def test_a_disconnected_sink_makes_readyz_name_it(make_service: Callable[..., Se
     service.stats.last_poll_ok = True
     service.runners[1] = SinkRunner("1:memory", Down())
     assert not_ready_reason(service) == "sink 1:memory not connected"
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once(listening: tuple[Service, int]) -> None:
+    """With MAX_CONNECTIONS clients holding connections open, one more is closed without an answer,
+    and a request after they leave is served again."""
+    _, port = listening
+    holders = [await asyncio.open_connection("127.0.0.1", port) for _ in range(http.MAX_CONNECTIONS)]
+    await asyncio.sleep(0.05)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\n\r\n")
+    async with asyncio.timeout(2):
+        with contextlib.suppress(ConnectionError):
+            assert await reader.read() == b""
+    writer.close()
+    for _, w in holders:
+        w.close()
+    await asyncio.sleep(0.05)
+    status, _, body = await http_get(port, "/healthz")
+    assert (status, body) == (200, b"ok\n")
+
+
+def test_metrics_body_is_rendered_once_per_cache_period(make_service: Callable[..., Service],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of scrapes within METRICS_CACHE_S costs one render; after it, a fresh one."""
+    endpoints = http.HttpEndpoints(make_service("memory://"))
+    renders = 0
+    real = http.choose_encoder
+
+    def counting(accept: str) -> object:
+        encoder, ctype = real(accept)
+
+        def encode(registry: object) -> bytes:
+            nonlocal renders
+            renders += 1
+            return encoder(registry)  # type: ignore[arg-type]
+
+        return encode, ctype
+
+    monkeypatch.setattr(http, "choose_encoder", counting)
+    for _ in range(50):
+        assert endpoints.respond("GET", "/metrics", {})[0] == 200
+    assert renders == 1
+    monkeypatch.setattr(http, "METRICS_CACHE_S", 0.0)
+    endpoints.respond("GET", "/metrics", {})
+    assert renders == 2

@@ -129,3 +129,29 @@ def test_json_lines_carry_the_suppressed_count(clock: Clock) -> None:
     assert "suppressed" not in records[0]
     assert records[1]["suppressed"] == 1
     assert records[1]["level"] == "error"
+
+
+def test_client_library_lines_share_the_rate_limit_and_topic_autocreate_is_info(clock: Clock) -> None:
+    """aiokafka repeating a reconnect error 50 times is one line (plus a count later); its
+    "topic not found" line at the first send to an auto-created topic is INFO, not ERROR."""
+    from xtcp_async.logs import LibraryLines
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(LibraryLines())
+    handler.addFilter(RateLimitFilter(10.0, clock=clock))
+    lib = logging.getLogger("aiokafka.conn.test")
+    lib.propagate = False
+    lib.addHandler(handler)
+    try:
+        for _ in range(50):
+            lib.error("Unable connect to node with id %s: %s", 1, "refused")
+        lib.error("Topic %s not found in cluster metadata", "xtcp")
+        assert lines(out) == ["ERROR Unable connect to node with id 1: refused",
+                              "INFO Topic xtcp not found in cluster metadata"]
+        clock.now += 11
+        lib.error("Unable connect to node with id %s: %s", 1, "refused")
+        assert lines(out)[-1].endswith("[49 similar suppressed in the last 11s]")
+    finally:
+        lib.removeHandler(handler)

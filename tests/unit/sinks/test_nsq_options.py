@@ -77,15 +77,13 @@ def test_auth_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert sink("nsq://h/t?auth_secret_env=XTCP_TEST_NSQ_SECRET")._auth_secret == b"s3cret"
 
 
-async def test_files_are_read_at_start_not_at_construction(tmp_path: Path) -> None:
-    """from_spec does no I/O; a missing CA or secret file is reported by start() as ConfigError."""
-    s = sink(f"nsq://127.0.0.1:1/t?tls=true&ca_file={tmp_path}/missing.pem")
-    with pytest.raises(ConfigError, match="TLS files"):
-        await s.start()
-    s = sink(f"nsq://127.0.0.1:1/t?auth_secret_file={tmp_path}/missing")
+def test_missing_files_are_config_errors_at_construction(tmp_path: Path) -> None:
+    """A missing CA or secret file is a ConfigError naming the option when the sink is built (start-up,
+    exit 2), not a failure at the first send."""
+    with pytest.raises(ConfigError, match="ca_file"):
+        sink(f"nsq://127.0.0.1:1/t?tls=true&ca_file={tmp_path}/missing.pem")
     with pytest.raises(ConfigError, match="auth_secret_file"):
-        await s.start()
-    await s.close()
+        sink(f"nsq://127.0.0.1:1/t?auth_secret_file={tmp_path}/missing")
 
 
 async def test_payloads_nsqd_would_reject_are_refused_without_a_connection() -> None:
