@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from xtcp_async.encode.framing import EncodedRows
+from xtcp_async.encode.jsonl import meta_head
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
@@ -28,14 +29,6 @@ def _key(name: str) -> bytes:
     return f',"{name}":'.encode()
 
 
-def _prefix(batch: SocketBatch) -> bytes:
-    m = batch.meta
-    head = json.dumps({
-        "schema_version": m.schema_version, "daemon_version": m.daemon_version,
-        "timestamp_ns": m.timestamp_ns, "hostname": m.hostname, "location": m.location,
-        "label": m.label, "tag": m.tag, "poll_id": m.poll_id, "poll_dump_interrupted": m.dump_interrupted,
-    }, separators=(",", ":"), ensure_ascii=False)
-    return head[:-1].encode()  # without the closing brace
 
 
 def _family_table(batch: SocketBatch) -> tuple[Any, ...]:
@@ -72,7 +65,7 @@ def json_items(batch: SocketBatch) -> list[tuple[Any, ...]]:
     fam = _column(batch.columns["inet_diag_msg_family"])
     counter = np.arange(n, dtype=np.int64) + np.int64(batch.meta.record_counter_start)
     out: list[tuple[Any, ...]] = [
-        (_CONST, _prefix(batch)),
+        (_CONST, meta_head(batch).encode()),
         (_SDEC, _key("record_counter"), counter, 8),
         (_SDEC, _key("socket_read_timestamp_ns"), np.ascontiguousarray(batch.read_ns, dtype=np.int64), 8),
         _family_table(batch),

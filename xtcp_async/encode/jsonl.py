@@ -21,14 +21,19 @@ from xtcp_async.netlink.fields import CONGESTION_ENUM_NAMES, FIELDS
 _INT_FIELDS = [f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes"]
 
 
-def _const_prefix(batch: SocketBatch) -> str:
+def meta_head(batch: SocketBatch) -> str:
+    """The per-batch fields every row starts with, as JSON without the closing brace."""
     m = batch.meta
     head = json.dumps({
         "schema_version": m.schema_version, "daemon_version": m.daemon_version,
         "timestamp_ns": m.timestamp_ns, "hostname": m.hostname, "location": m.location,
         "label": m.label, "tag": m.tag, "poll_id": m.poll_id, "poll_dump_interrupted": m.dump_interrupted,
     }, separators=(",", ":"), ensure_ascii=False)
-    return head[:-1].replace("%", "%%")  # without the closing brace; literal % escaped for templating
+    return head[:-1]
+
+
+def _const_prefix(batch: SocketBatch) -> str:
+    return meta_head(batch).replace("%", "%%")  # literal % escaped for templating
 
 
 def encode_rows(batch: SocketBatch) -> list[bytes]:
