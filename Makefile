@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test lint typecheck proto bench brokers clean venv fuzz
+.PHONY: run test lint typecheck proto bench brokers tools clean venv fuzz
 
 venv: $(STAMP)
 
@@ -25,9 +25,13 @@ brokers:
 	bash scripts/install_kafka.sh
 	bash scripts/install_nsq.sh
 
+## tools: build (once, cached) promtool and helm, which the deploy-file tests run (minutes the first time)
+tools:
+	bash scripts/install_tools.sh
+
 ## lint: ruff and mypy strict
 lint: venv
-	$(VENV)/bin/ruff check xtcp_async tests bench
+	$(VENV)/bin/ruff check xtcp_async tests bench scripts setup.py
 	$(VENV)/bin/mypy
 
 ## proto: regenerate the protobuf code from proto/ (a test fails when it is stale)
@@ -35,7 +39,7 @@ proto: venv
 	$(PY) scripts/protogen.py
 
 ## test: every test, after lint, with real brokers
-test: venv brokers lint
+test: venv brokers tools lint
 	$(PY) -m pytest $(ARGS)
 
 ## bench: cost at 20k/60k/120k sockets against ss (prints a table, writes bench/results/)

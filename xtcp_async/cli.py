@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from xtcp_async import __version__
+from xtcp_async.buildinfo import VersionAction
 from xtcp_async.errors import ConfigError, XtcpError
 
 log = logging.getLogger("xtcp_async")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics-listen", metavar="HOST:PORT",
       help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
     a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
-    p.add_argument("--version", action="version", version=f"xtcp-async {__version__}")
+    p.add_argument("--version", action=VersionAction)
     return p
 
 

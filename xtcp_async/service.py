@@ -199,11 +199,8 @@ class Service:
         listen = self.cfg.settings.metrics_listen
         if not listen:
             return None
-        try:
-            from xtcp_async.ops.http import serve
-        except ImportError as exc:
-            log.warning("metrics listener disabled: %s", exc)
-            return None
+        from xtcp_async.ops.http import serve  # prometheus-client is a core dependency
+
         return tg.create_task(serve(self, listen), name="http")
 
     def report(self) -> dict[str, object]:

@@ -1,4 +1,8 @@
-"""Shutdown and cancellation with slow and failing sinks: nothing is lost silently."""
+"""Shutdown and cancellation with slow and failing sinks: nothing is lost silently.
+
+The service polls a recorded dump (tests/support/replay.py), so the socket count is known and the
+host's own load (other suites holding 100k+ sockets) does not change what is tested.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import signal
 import time
 
+from tests.support.replay import recorded_source
 from xtcp_async.config import Config, SinkConfig, load_config
 from xtcp_async.errors import SinkError
 from xtcp_async.service import Service
@@ -43,7 +48,7 @@ async def test_slow_sink_does_not_stall_a_fast_one() -> None:
     """With one slow and one fast sink, the fast one has every payload long before the slow one."""
     cfg = _cfg(count=1, shutdown_grace=0.1)
     fast, slow = MemorySink(), MemorySink(delay_s=5)
-    service = Service(cfg, _with(cfg, fast, slow))
+    service = Service(cfg, _with(cfg, fast, slow), recorded_source())
     t0 = time.monotonic()
     result = await service.run()
     assert time.monotonic() - t0 < 3
@@ -58,7 +63,7 @@ async def test_dead_sink_is_retried_then_reported_at_shutdown() -> None:
     """A sink that never delivers is retried within the grace period, then every payload is counted dropped."""
     cfg = _cfg(count=1, shutdown_grace=0.3)
     dead = DeadSink()
-    service = Service(cfg, _with(cfg, dead))
+    service = Service(cfg, _with(cfg, dead), recorded_source())
     result = await service.run()
     assert dead.attempts >= 2 and dead.closed
     assert result.undelivered == service.stats.payloads_encoded > 0
@@ -69,7 +74,7 @@ async def test_first_signal_stops_polling_and_flushes() -> None:
     """SIGTERM during an endless run finishes the current poll, delivers it, and ends cleanly."""
     cfg = _cfg(shutdown_grace=5, max_batch_rows=1000)
     sink = MemorySink(delay_s=0.01)
-    service = Service(cfg, _with(cfg, sink))
+    service = Service(cfg, _with(cfg, sink), recorded_source())
     task = asyncio.create_task(service.run())
     while service.stats.polls < 2:
         await asyncio.sleep(0.05)
@@ -84,7 +89,7 @@ async def test_second_signal_exits_at_once() -> None:
     """A second SIGTERM cancels a shutdown that waits on a stuck sink, and still counts what was held."""
     cfg = _cfg(shutdown_grace=30)
     dead = DeadSink()
-    service = Service(cfg, _with(cfg, dead))
+    service = Service(cfg, _with(cfg, dead), recorded_source())
     task = asyncio.create_task(service.run())
     while service.stats.payloads_encoded == 0:
         await asyncio.sleep(0.05)

@@ -26,6 +26,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from xtcp_async import __version__, native
+from xtcp_async.buildinfo import git_commit
 
 if TYPE_CHECKING:
     from xtcp_async.service import Service
@@ -45,7 +46,8 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         s = self.service.stats
-        yield InfoMetricFamily(f"{PREFIX}_build", "Version of xtcp_async.", value={"version": __version__})
+        yield InfoMetricFamily(f"{PREFIX}_build", "Version of xtcp_async and the git commit it was built from.",
+                               value={"version": __version__, "commit": git_commit()})
         # issue 13: which decode/encode path runs (c: the compiled core; numpy: it is not built).
         yield InfoMetricFamily(f"{PREFIX}_codec_path", "Decoder and encoder in use (c or numpy).",
                                value={"path": native.PATH})
@@ -76,6 +78,12 @@ class ServiceCollector(Collector):
                     s.last_poll_duration_s)
         yield gauge("last_poll_ok", "1 if the last poll succeeded, 0 if it failed, -1 before the first.",
                     -1 if s.last_poll_ok is None else int(s.last_poll_ok))
+        # The configured cadence (issue 14), so alert rules compare durations with the service's
+        # own settings instead of a threshold hard-coded in the rule.
+        yield gauge("poll_interval_seconds", "Configured seconds between polls (--interval).",
+                    self.service.cfg.poll.interval_s)
+        yield gauge("poll_timeout_seconds", "Configured seconds a dump may take (--poll-timeout, effective).",
+                    self.service.cfg.poll.poll_timeout_s)
         problems = CounterMetricFamily(f"{PREFIX}_decode_problems", "Malformed or unexpected netlink "
                                        "data found by the decoder, by kind.", labels=["kind"])
         for kind, n in sorted(s.decode_problems.items()):

@@ -176,6 +176,20 @@ def test_healthcheck_probes_healthz_on_the_exposed_metrics_port(container_env: A
     assert probe[:3] == ["python", "-m", "xtcp_async.ops.healthcheck"]
     assert probe[probe.index("--path") + 1] == "/healthz"
     assert probe_url(env["XTCP_METRICS_LISTEN"], "/healthz") == f"http://127.0.0.1:{port}/healthz"
+    # No fixed --listen: the probe resolves the running service's own flags (see test_healthcheck).
+    assert "--listen" not in probe
+
+
+def test_build_stage_bakes_the_commit_given_as_a_build_argument() -> None:
+    """The context has no .git, so the build stage takes XTCP_BUILD_COMMIT and hands it to the wheel
+    build (setup.py), and the build hook is in the context."""
+    _, stages = dockerfile_stages((DOCKER / "Dockerfile").read_text())
+    build = stages[0]
+    assert any(a.startswith("XTCP_BUILD_COMMIT") for a in build.all("ARG"))
+    (wheel_run,) = [r for r in build.all("RUN") if "pip wheel" in r]
+    assert wheel_run.startswith('XTCP_BUILD_COMMIT="${XTCP_BUILD_COMMIT}" python -m pip wheel')
+    assert any("setup.py" in c.split() for c in build.all("COPY"))
+    assert "!setup.py" in (DOCKER / "Dockerfile.dockerignore").read_text().split()
 
 
 def test_dockerignore_keeps_the_context_to_what_the_image_copies() -> None:

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from xtcp_async.buildinfo import git_commit
+from xtcp_async.config import load_config
 from xtcp_async.ops.metrics import build_registry
 from xtcp_async.service import Service
 
 #: Every label the service's own metrics may carry: all bounded by configuration, none by traffic.
-BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "le", "path"}
+BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "commit", "le", "path"}
 
 
 def scrape(service: Service) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -123,6 +125,25 @@ def test_no_label_grows_with_traffic(make_service: Callable[..., Service]) -> No
         for labels in series:
             assert {k for k, _ in labels} <= BOUNDED_LABELS, name
     assert {n: len(v) for n, v in ours.items()} == {n: len(v) for n, v in before.items() if n.startswith("xtcp_")}
+
+
+def test_configured_interval_and_poll_timeout_are_gauges() -> None:
+    """--interval and the effective --poll-timeout are exported, so a "slow polls" alert needs no
+    threshold of its own."""
+    service = Service(load_config({"sink": ["memory://"], "metrics_listen": "", "interval": 30,
+                                   "poll_timeout": 7}))
+    got = scrape(service)
+    assert got["xtcp_poll_interval_seconds"][()] == 30
+    assert got["xtcp_poll_timeout_seconds"][()] == 7
+    short = scrape(Service(load_config({"sink": ["memory://"], "metrics_listen": "", "interval": 2})))
+    assert short["xtcp_poll_timeout_seconds"][()] == 1.6  # the default 5 s capped at 80% of --interval
+
+
+def test_build_info_names_the_version_and_the_commit(make_service: Callable[..., Service]) -> None:
+    """xtcp_build_info carries the package version and the git commit --version prints."""
+    ((labels, value),) = scrape(make_service())["xtcp_build_info"].items()
+    assert value == 1
+    assert dict(labels)["commit"] == git_commit() != "unknown"
 
 
 def test_codec_path_says_which_decoder_and_encoder_run(make_service: Callable[..., Service]) -> None:

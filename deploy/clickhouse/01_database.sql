@@ -1,0 +1,2 @@
+-- The database every xtcp_async table lives in.
+CREATE DATABASE IF NOT EXISTS xtcp;
