@@ -21,7 +21,8 @@ the ratios are the median of the per-round ratios with their range. The machines
 noisy, so only ratios measured in one run mean anything.
 
 ``python -m bench replay --sockets 1000000`` measures decode + encode over a recorded dump
-replicated to that many sockets (see bench.replay).
+replicated to that many sockets (see bench.replay); ``python -m bench whatsent`` what --filter and
+--emit changed save (see bench.whatsent).
 """
 
 from __future__ import annotations
@@ -405,12 +406,17 @@ def main(argv: list[str] | None = None) -> int:
         from bench.replay import main as replay_main
 
         return int(replay_main(argv[1:]))
+    if argv[:1] == ["whatsent"]:
+        from bench.whatsent import main as whatsent_main
+
+        return int(whatsent_main(argv[1:]))
     if argv[:1] == ["http-flood"]:
         from bench.http_flood import main as flood_main
 
         return flood_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
-                                epilog="Also: python -m bench replay --help, python -m bench http-flood --help")
+                                epilog="Also: python -m bench replay --help, python -m bench http-flood --help, "
+                                       "python -m bench whatsent --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5,

@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -88,6 +89,21 @@ def _hold_until_stdin_closes() -> None:
             pass
 
 
+def _hold_with_traffic(busy: list[socket.socket], every_s: float) -> None:
+    """Hold until stdin closes, sending one byte on each ``busy`` socket every ``every_s`` seconds.
+
+    Both ends' counters move (bytes_acked here, bytes_received at the peer), so a share of the
+    connections is "active" in every poll interval longer than ``every_s``: change-only mode's bench.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            ready, _, _ = select.select([0], [], [], every_s)
+            if ready and not os.read(0, 4096):
+                return
+            for sock in busy:
+                sock.send(b"b")
+
+
 def _run_acceptor(listen_host: str, expect: int, payload_bytes: int) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind((listen_host, 0))
@@ -108,7 +124,7 @@ def _run_acceptor(listen_host: str, expect: int, payload_bytes: int) -> None:
 
 
 def _run_connector(target: tuple[str, int], source_host: str, count: int, payload_bytes: int,
-                   window: int) -> None:
+                   window: int, busy: int = 0, busy_every_s: float = 0.25) -> None:
     payload = b"c" * payload_bytes
     held: list[socket.socket] = []
     while len(held) < count:
@@ -126,7 +142,10 @@ def _run_connector(target: tuple[str, int], source_host: str, count: int, payloa
             _linger_zero(sock)
         held.extend(batch)
     print(f"ready {len(held)}", flush=True)
-    _hold_until_stdin_closes()
+    if busy:
+        _hold_with_traffic(held[:busy], busy_every_s)
+    else:
+        _hold_until_stdin_closes()
 
 
 def _worker_main(args: argparse.Namespace) -> None:
@@ -138,7 +157,8 @@ def _worker_main(args: argparse.Namespace) -> None:
             _run_acceptor(args.listen, args.count, args.payload_bytes)
         else:
             host, _, port = args.target.rpartition(":")
-            _run_connector((host, int(port)), args.source, args.count, args.payload_bytes, args.window)
+            _run_connector((host, int(port)), args.source, args.count, args.payload_bytes, args.window,
+                           args.busy, args.busy_every)
     except (OSError, LoadGenError) as exc:
         print(f"error {type(exc).__name__}: {exc}", flush=True)
         sys.exit(1)
@@ -180,6 +200,9 @@ class LoadGen:
         payload_bytes: int = DEFAULT_PAYLOAD_BYTES,
         window: int = DEFAULT_WINDOW,
         timeout_s: float = 300.0,
+        busy_share: float = 0.0,
+        busy_every_s: float = 0.25,
+        source_net: str = "127.0.0",
     ) -> None:
         if connections < 1:
             raise ValueError("connections must be at least 1")
@@ -190,6 +213,11 @@ class LoadGen:
         self.payload_bytes = payload_bytes
         self.window = window
         self.timeout_s = timeout_s
+        #: Share of connections that keep sending a byte every ``busy_every_s`` (0: all idle).
+        self.busy_share = busy_share
+        self.busy_every_s = busy_every_s
+        #: Connector i binds to {source_net}.{2 + i}: a bench can pick a network nobody else uses.
+        self.source_net = source_net
         self.ports: list[int] = []
         #: Seconds from the first worker start until every connection was established and counted.
         self.setup_s: float = 0.0
@@ -275,8 +303,10 @@ class LoadGen:
                           for line in self._await_lines(acceptors, "port ", deadline)]
             connectors = [
                 self._spawn("connector", ["--target", f"{LISTEN_HOST}:{port}",
-                                          "--source", f"127.0.0.{2 + i}", "--count", str(n),
-                                          "--window", str(self.window)])
+                                          "--source", f"{self.source_net}.{2 + i}", "--count", str(n),
+                                          "--window", str(self.window),
+                                          "--busy", str(round(n * self.busy_share)),
+                                          "--busy-every", str(self.busy_every_s)])
                 for i, (port, n) in enumerate(zip(self.ports, shares, strict=True))
             ]
             self._await_lines(connectors + acceptors, "ready ", deadline)
@@ -325,6 +355,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--target", help=argparse.SUPPRESS)
     p.add_argument("--source", help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--busy", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--busy-every", type=float, default=0.25, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 

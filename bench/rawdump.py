@@ -38,16 +38,19 @@ RECORD_MAGIC = b"XTCPDUMP1\n"
 _CHUNK_LEN = struct.Struct("<I")
 
 
-def _request(family: int, seq: int) -> bytes:
+def _request(family: int, seq: int, bytecode: bytes = b"") -> bytes:
     body = _REQ.pack(family, socket.IPPROTO_TCP, EXT_ALL, ALL_STATES)
+    if bytecode:
+        # INET_DIAG_REQ_BYTECODE (1): the kernel runs the filter program before building a reply.
+        body += struct.pack("=HH", 4 + len(bytecode), 1) + bytecode
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY,
                           NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
 def dump(sock: socket.socket, family: int, seq: int, buf: bytearray,
-         keep: list[bytes] | None = None) -> tuple[int, int]:
+         keep: list[bytes] | None = None, bytecode: bytes = b"") -> tuple[int, int]:
     """Run one dump of ``family``; return (bytes, recv calls). Chunks are kept only when asked."""
-    sock.send(_request(family, seq))
+    sock.send(_request(family, seq, bytecode))
     view = memoryview(buf)
     total = calls = 0
     while True:
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=1, help="dumps to run (each: IPv4 then IPv6)")
     p.add_argument("--record", type=Path, help="save the first dump's chunks to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="print bytes and recv calls per dump")
+    p.add_argument("--bytecode", default="", help="hex of a filter program to attach (stdlib only)")
     p.add_argument("--impl", choices=["stdlib", "project"], default="stdlib",
                    help="stdlib: a bare recv loop (default); project: xtcp_async's DiagSocket")
     args = p.parse_args(argv)
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         total = calls = 0
         for family in (socket.AF_INET, socket.AF_INET6):
             seq += 1
-            nbytes, ncalls = dump(sock, family, seq, buf, keep)
+            nbytes, ncalls = dump(sock, family, seq, buf, keep, bytes.fromhex(args.bytecode))
             total += nbytes
             calls += ncalls
         if keep is not None:

@@ -133,6 +133,42 @@ def _worker(dump: Path, sockets: int, fmt: str) -> dict[str, Any]:
             "payload_bytes": payload_bytes}
 
 
+def _track_worker(dump: Path, sockets: int) -> dict[str, Any]:
+    """--emit changed's state at ``sockets`` tracked sockets: bytes held and CPU per poll.
+
+    Two polls over the same rows: the first tracks every socket (all new), the second finds
+    none changed (the steady state of an idle host). Cookies are renumbered per row so that a
+    replicated dump still has ``sockets`` distinct sockets.
+    """
+    import numpy as np
+
+    from bench.rawdump import read_record
+    from xtcp_async.netlink.decode import decode_messages
+    from xtcp_async.stages.changes import ChangeTracker
+    from xtcp_async.stages.spec import DEFAULT_EMIT_FIELDS
+
+    chunks = regroup(data_messages(read_record(dump)))
+    tracker = ChangeTracker(DEFAULT_EMIT_FIELDS)
+    polls = []
+    for _ in range(2):
+        cpu = 0.0
+        sent = 0
+        row = 0
+        for group in decode_groups(chunks, sockets, 2 * 1024 * 1024):
+            batch = decode_messages(group).batch
+            batch.columns["inet_diag_msg_socket_cookie"] = np.arange(row, row + batch.n, dtype=np.uint64)
+            row += batch.n
+            c0 = time.process_time()
+            sent += tracker.on_batch(batch).n
+            cpu += time.process_time() - c0
+        c0 = time.process_time()
+        tracker.on_poll_end(complete=True)
+        cpu += time.process_time() - c0
+        polls.append({"track_cpu_s": cpu, "rows_sent": sent})
+    return {"rows": sockets, "tracked": tracker.tracked, "state_bytes": tracker.nbytes(),
+            "bytes_per_socket": tracker.nbytes() / max(1, tracker.tracked), "polls": polls}
+
+
 def record_dump(path: Path, sockets: int) -> None:
     """Hold ``sockets`` sockets and save one raw dump of everything on the machine to ``path``."""
     from bench.loadgen import LoadGen
@@ -161,15 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", default="protobuf-list,jsonl")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "replay.json")
+    p.add_argument("--track", action="store_true",
+                   help="measure --emit changed's tracker instead (bytes per tracked socket, CPU per poll)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--format", default="protobuf-list", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     dump: Path = args.dump or RESULTS_DIR / f"dump-{args.record_sockets}.bin"
     if args.worker:
-        print(json.dumps(_worker(dump, args.sockets, args.format)))
+        result = _track_worker(dump, args.sockets) if args.track else _worker(dump, args.sockets, args.format)
+        print(json.dumps(result))
         return 0
     if not dump.exists():
         record_dump(dump, args.record_sockets)
+    if args.track:
+        return _track_main(dump, args)
     doc: dict[str, Any] = {"dump": str(dump), "sockets": args.sockets, "formats": {}}
     print(f"replaying {dump} to {args.sockets} sockets, {args.repeat} runs per format (min / median)")
     for fmt in args.formats.split(","):
@@ -195,6 +236,30 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1))
     print(f"wrote {args.out}")
+    return 0
+
+
+def _track_main(dump: Path, args: argparse.Namespace) -> int:
+    print(f"tracking {args.sockets} sockets replayed from {dump}, {args.repeat} runs (min / median)")
+    runs = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryFile() as report:
+            run = run_once([sys.executable, "-m", "bench.replay", "--worker", "--track", "--dump", str(dump),
+                            "--sockets", str(args.sockets)], stdout=report.fileno(), env=_env())
+            report.seek(0)
+            child = json.loads(report.read())
+        runs.append({"max_rss_bytes": run.max_rss_bytes, **child})
+    first = Stat.of([r["polls"][0]["track_cpu_s"] for r in runs])
+    steady = Stat.of([r["polls"][1]["track_cpu_s"] for r in runs])
+    rss = Stat.of([float(r["max_rss_bytes"]) for r in runs])
+    per = runs[0]["bytes_per_socket"]
+    print(f"  state {runs[0]['state_bytes'] / 2**20:.1f} MiB = {per:.1f} bytes per tracked socket; "
+          f"tracking CPU: first poll {first.min:.3f} / {first.median:.3f} s, unchanged poll "
+          f"{steady.min:.3f} / {steady.median:.3f} s; process peak RSS {rss.min / 2**20:.0f} MiB")
+    out = args.out.with_name(f"track-{args.sockets}.json") if args.out == RESULTS_DIR / "replay.json" else args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"dump": str(dump), "sockets": args.sockets, "runs": runs}, indent=1))
+    print(f"wrote {out}")
     return 0
 
 

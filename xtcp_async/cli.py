@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--once", action="store_true", help="poll once, flush every sink, exit")
     a("--family", metavar="LIST", help="address families to dump: inet,inet6 (default both)")
     a("--states", metavar="LIST", help="TCP states to dump, comma-separated (default all), e.g. "
-      "established,listen")
+      "established,listen; also ss's groups connected, synchronized, bucket, big, and -NAME to "
+      "exclude: --states=all,-time-wait")
     a("--poll-timeout", metavar="S", type=float,
       help="seconds a dump may take before it is abandoned and counted (default 5, or 80%% of "
            "--interval when that is shorter)")
@@ -78,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics-listen", metavar="HOST:PORT",
       help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
     a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
+    w = p.add_argument_group("what to send (filter in the kernel → sample → change-only)")
+    w.add_argument("--filter", metavar="EXPR",
+                   help="ss filter expression, compiled to kernel bytecode: the kernel skips other sockets, "
+                        "e.g. \"dport = :443 or ( src 10.0.0.0/8 and sport >= :1024 )\"")
+    w.add_argument("--exclude-port", metavar="P[,P...]",
+                   help="leave out sockets with this local or remote port (added to --filter)")
+    w.add_argument("--sample", metavar="[EXPR=]RATE", action="append",
+                   help="keep a share 0 < RATE ≤ 1 of sockets, by a hash of the socket cookie (the same "
+                        "sockets every poll); repeat with EXPR=RATE per traffic class, first match wins, "
+                        "unmatched sockets are kept whole; e.g. --sample 'dport = :443'=0.01 --sample '*'=0.1")
+    w.add_argument("--emit", choices=["all", "changed"],
+                   help="changed: only new sockets, changed ones and a final 'closed' record (default all)")
+    w.add_argument("--heartbeat", metavar="N", type=int,
+                   help="with --emit changed: send every socket at least every N polls (default 0: never)")
+    w.add_argument("--emit-fields", metavar="LIST",
+                   help="fields whose change --emit changed reports (default: bytes_acked/received, segs "
+                        "in/out, retrans, total_retrans, lost, state, ca_state, snd_cwnd, snd_ssthresh)")
     p.add_argument("--version", action=VersionAction)
     return p
 
@@ -109,10 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xtcp_async.config import load_config
     from xtcp_async.logs import setup_logging
     from xtcp_async.service import build_sinks, run_service
+    from xtcp_async.stages.probe import check_kernel_filter
 
     try:
         cfg = load_config(flags, config_file)
         sinks = build_sinks(cfg)  # validates every sink's options before anything starts
+        check_kernel_filter(cfg)  # the kernel audits the compiled --filter once, now
         run = _runner(cfg.settings.loop)
     except ConfigError as exc:
         print(f"xtcp-async: {exc}", file=sys.stderr)

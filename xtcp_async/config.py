@@ -14,7 +14,7 @@ import socket
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -29,9 +29,16 @@ from pydantic_settings import (
 from xtcp_async import __version__
 from xtcp_async.errors import ConfigError
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.request import states_mask
+from xtcp_async.netlink.request import STATE_GROUPS, states_mask
 from xtcp_async.sinks.base import FORMATS
 from xtcp_async.sinks.spec import SinkSpec, parse_sink_url
+from xtcp_async.stages.spec import (
+    DEFAULT_EMIT_FIELDS,
+    StageSettings,
+    check_emit_fields,
+    kernel_bytecode,
+    parse_sample,
+)
 
 Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
 
@@ -78,6 +85,51 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     metrics_listen: str = "127.0.0.1:9088"
     stats_json: str | None = None
+    # --- what to send (issue 11): kernel filter, exclusions, sampling, change-only ---------------
+    filter: str | None = None
+    exclude_port: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    sample: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    emit: Literal["all", "changed"] = "all"
+    heartbeat: int = Field(default=0, ge=0)
+    emit_fields: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EMIT_FIELDS))
+
+    @field_validator("exclude_port", "emit_fields", mode="before")
+    @classmethod
+    def _what_lists(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("sample", mode="before")
+    @classmethod
+    def _samples(cls, v: Any) -> Any:
+        # Expressions hold spaces and commas: from the environment, classes are split on ';'.
+        return [x for x in v.split(";") if x.strip()] if isinstance(v, str) else v
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, v: str | None) -> str | None:
+        kernel_bytecode(v, [])
+        return v
+
+    @field_validator("exclude_port")
+    @classmethod
+    def _ports(cls, v: list[int]) -> list[int]:
+        bad = [p for p in v if not 0 <= p <= 0xFFFF]
+        if bad:
+            raise ValueError(f"ports are 0-65535, not {bad[0]}")
+        return v
+
+    @field_validator("sample")
+    @classmethod
+    def _sample(cls, v: list[str]) -> list[str]:
+        for text in v:
+            parse_sample(text)
+        return v
+
+    @field_validator("emit_fields")
+    @classmethod
+    def _emit_fields(cls, v: list[str]) -> list[str]:
+        check_emit_fields(v)
+        return v
 
     @field_validator("sink", mode="before")
     @classmethod
@@ -104,7 +156,8 @@ class Settings(BaseSettings):
         try:
             states_mask(v)
         except ValueError as exc:
-            raise ValueError(f"{exc}; allowed: all, {', '.join(c.TCP_STATES)}") from None
+            raise ValueError(f"{exc}; allowed: {', '.join(STATE_GROUPS)}, {', '.join(c.TCP_STATES)}, "
+                             "and -NAME to exclude") from None
         return v
 
     @field_validator("metrics_listen")
@@ -179,6 +232,8 @@ class PollSettings:
     jitter: float
     poll_timeout_s: float
     count: int | None
+    #: Compiled --filter/--exclude-port program sent with every dump (b"": none).
+    bytecode: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -197,6 +252,7 @@ class Config:
     poll: PollSettings
     sinks: tuple[SinkConfig, ...]
     daemon_version: str = __version__
+    stages: StageSettings = field(default_factory=StageSettings)
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -278,8 +334,18 @@ def _slice(s: Settings) -> Config:
     families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
     count = 1 if s.once else s.count
     poll = PollSettings(families=families, states_mask=states_mask(s.states), interval_s=s.interval,
-                        jitter=s.jitter, poll_timeout_s=effective_poll_timeout(s), count=count)
-    return Config(settings=s, poll=poll, sinks=tuple(sinks))
+                        jitter=s.jitter, poll_timeout_s=effective_poll_timeout(s), count=count,
+                        bytecode=_bytecode(s))
+    stages = StageSettings(samples=tuple(parse_sample(x) for x in s.sample), emit=s.emit,
+                           heartbeat=s.heartbeat, emit_fields=tuple(s.emit_fields))
+    return Config(settings=s, poll=poll, sinks=tuple(sinks), stages=stages)
+
+
+def _bytecode(s: Settings) -> bytes:
+    try:
+        return kernel_bytecode(s.filter, s.exclude_port)
+    except ValueError as exc:
+        raise ConfigError(f"config: --filter: {exc}") from None
 
 
 def effective_poll_timeout(s: Settings) -> float:

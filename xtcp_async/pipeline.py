@@ -28,6 +28,7 @@ from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.ops.ratelimit import rate_limited
 from xtcp_async.sinks.runner import SinkRunner
+from xtcp_async.stages.chain import StageChain
 from xtcp_async.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ class Poller:
         self.stats.dumping = True
         try:
             async for chunk in self.source.dump(family, states=self.cfg.states_mask, ext=c.EXT_ALL,
-                                                timeout_s=self.cfg.poll_timeout_s, status=status):
+                                                timeout_s=self.cfg.poll_timeout_s, status=status,
+                                                bytecode=self.cfg.bytecode):
                 await self.out.put(PollChunk(info, chunk))
         except PollTimeoutError as exc:
             self.stats.poll_timeouts += 1
@@ -261,6 +263,8 @@ class Decoder:
         self.out = out
         self.turns = turns or CpuTurns()
         self._record_counter = 0
+        #: Column stages (sample → change-only), None when both are off (then they cost nothing).
+        self.stages = StageChain(cfg.stages) if cfg.stages.active else None
 
     async def run(self) -> None:
         chunks: list[Chunk] = []
@@ -285,7 +289,28 @@ class Decoder:
                 await self.out.put(PollBatch(current, batch))
                 chunks, size = [], 0
             if isinstance(item, PollEnd):
+                if self.stages is not None:
+                    closed = self.stages.on_poll_end(complete=not item.poll.failed,
+                                                     meta=self._meta(item.poll, item.poll.interrupted))
+                    if closed is not None:
+                        self._record_counter += closed.n
+                        await self.out.put(PollBatch(item.poll, closed))
+                    self._stage_stats()
                 await self.out.put(item)
+
+    def _stage_stats(self) -> None:
+        assert self.stages is not None
+        st = self.stages
+        self.stats.rows_sampled_out = st.rows_sampled_out
+        self.stats.rows_unchanged = st.rows_unchanged
+        self.stats.rows_closed = st.rows_closed
+        self.stats.sockets_tracked = st.tracker.tracked if st.tracker is not None else 0
+
+    def _meta(self, poll: PollInfo, interrupted: bool) -> PollMeta:
+        s = self.cfg.settings
+        return PollMeta(poll_id=poll.poll_id, timestamp_ns=poll.timestamp_ns, hostname=s.hostname,
+                        location=s.location, label=s.label, tag=s.tag, daemon_version=self.cfg.daemon_version,
+                        dump_interrupted=interrupted, record_counter_start=self._record_counter)
 
     def _decode(self, chunks: Sequence[Chunk], poll: PollInfo) -> SocketBatch:
         res = decode_messages([ch.data for ch in chunks], [ch.read_ns for ch in chunks])
@@ -295,9 +320,13 @@ class Decoder:
                         location=s.location, label=s.label, tag=s.tag, daemon_version=self.cfg.daemon_version,
                         dump_interrupted=poll.interrupted or res.dump_interrupted,
                         record_counter_start=self._record_counter)
-        self._record_counter += res.batch.n
         self.stats.sockets += res.batch.n
-        return res.batch.with_meta(meta)
+        batch = res.batch.with_meta(meta)
+        if self.stages is not None:
+            batch = self.stages.on_batch(batch)
+            self._stage_stats()
+        self._record_counter += batch.n
+        return batch
 
 
 @dataclass

@@ -32,6 +32,11 @@ class Stats:
     payloads_encoded: int = 0
     bytes_encoded: int = 0
     records_too_large: int = 0
+    # --- column stages (--sample, --emit changed) ---
+    rows_sampled_out: int = 0
+    rows_unchanged: int = 0
+    rows_closed: int = 0
+    sockets_tracked: int = 0
     max_loop_stall_s: float = 0.0
     #: Longest stall seen while a dump was being read (the benchmark's figure).
     max_dump_stall_s: float = 0.0

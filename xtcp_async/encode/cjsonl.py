@@ -21,7 +21,7 @@ from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, CONGESTION_ENUM_NAMES, FIELDS
 
-_INT_FIELDS = [f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes"]
+_INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.size > 0 and f.proto_type != "bytes"]
 _CONST, _TABLE, _DEC, _SDEC, _ADDR = 0, 2, 5, 6, 7
 
 
@@ -74,6 +74,9 @@ def json_items(batch: SocketBatch) -> list[tuple[Any, ...]]:
          fam.dtype.itemsize),
         (_ADDR, _key(DESTINATION), np.ascontiguousarray(batch.columns[DESTINATION], dtype=np.uint8), 16, fam,
          fam.dtype.itemsize),
+        # The column stages' fields (netlink/fields.py group "stage"), as encode/jsonl.py writes them.
+        (_DEC, _key("sample_rate_ppm"), _column(batch.stage_column("sample_rate_ppm")), 4, None, 0),
+        (_TABLE, (batch.stage_column("closed") != 0).astype(np.int64), (b"", b',"closed":true')),
     ]
     for f in _INT_FIELDS:
         col = _column(batch.columns[f.name])

@@ -94,6 +94,8 @@ def items(batch: SocketBatch, *, masked: bool = True) -> list[Item]:
         "congestion_algorithm_string": lambda: _congestion_table(batch),
         SOURCE: lambda: Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: Address(tag(1008, 2), batch.columns[DESTINATION]),
+        "sample_rate_ppm": lambda: Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
+        "closed": lambda: Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
     }
     # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
     extremes: dict[str, tuple[int, int]] = {}

@@ -18,7 +18,7 @@ from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import CONGESTION_ENUM_NAMES, FIELDS
 
-_INT_FIELDS = [f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes"]
+_INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.size > 0 and f.proto_type != "bytes"]
 
 
 def meta_head(batch: SocketBatch) -> str:
@@ -43,7 +43,8 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
         return []
     present = np.stack([batch.present(f) for f in _INT_FIELDS]) if _INT_FIELDS else np.zeros((0, n), bool)
     cong_present = batch.lengths["congestion"] > 0
-    shape = np.concatenate([present, cong_present[None, :]]).T
+    closed = batch.stage_column("closed") != 0
+    shape = np.concatenate([present, cong_present[None, :], closed[None, :]]).T
     keys = np.ascontiguousarray(np.packbits(shape, axis=1))
     uniq, inverse = np.unique(keys.view(f"V{keys.shape[1]}").reshape(-1), return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -56,15 +57,17 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
     cong = np.array(batch.congestion_names(), dtype=object)
     enum = np.array(CONGESTION_ENUM_NAMES, dtype=object)[batch.congestion_enums()]
     counter = np.arange(n, dtype=np.int64) + batch.meta.record_counter_start
+    rate = batch.stage_column("sample_rate_ppm")
 
     out: list[bytes] = [b""] * n
     for g in range(len(uniq)):
         rows = np.nonzero(inverse == g)[0]
         first = int(rows[0])
         parts = [prefix, ',"record_counter":%d,"socket_read_timestamp_ns":%d,"inet_diag_msg_family_name":"%s"',
-                 ',"tcp_info_length":%d,"' + SOURCE + '":"%s","' + DESTINATION + '":"%s"']
+                 ',"tcp_info_length":%d,"' + SOURCE + '":"%s","' + DESTINATION + '":"%s"',
+                 ',"sample_rate_ppm":%d' + (',"closed":true' if closed[first] else '')]
         cols: list[Any] = [counter[rows], batch.read_ns[rows], fam_name[rows], batch.lengths["tcp_info"][rows],
-                           src[rows], dst[rows]]
+                           src[rows], dst[rows], rate[rows]]
         for i, f in enumerate(_INT_FIELDS):
             if present[i, first]:
                 parts.append(f',"{f.name}":%d')

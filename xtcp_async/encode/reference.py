@@ -11,7 +11,7 @@ from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import FIELDS
 
-_INT_FIELDS = [f for f in FIELDS if f.group != "meta" and f.proto_type not in ("bytes", "string")
+_INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.proto_type not in ("bytes", "string")
                and f.name != "congestion_algorithm_enum"]
 
 
@@ -27,6 +27,8 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
     enums = batch.congestion_enums().tolist()
     read_ns = batch.read_ns.tolist()
     ti_len = batch.lengths["tcp_info"].tolist()
+    rate = batch.stage_column("sample_rate_ppm").tolist()
+    closed = batch.stage_column("closed").tolist()
     out: list[pb.XtcpFlatRecord] = []
     for i in range(batch.n):
         r = pb.XtcpFlatRecord(
@@ -39,6 +41,7 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
             tcp_info_length=ti_len[i],
             inet_diag_msg_socket_source=src[i].tobytes(),
             inet_diag_msg_socket_destination=dst[i].tobytes(),
+            sample_rate_ppm=rate[i], closed=bool(closed[i]),
         )
         for name, values, present in cols:
             if present[i]:

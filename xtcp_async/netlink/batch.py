@@ -21,6 +21,7 @@ from xtcp_async.netlink.fields import (
     FIELDS,
     GROUP_BY_ATTR,
     KERNEL_INT_FIELDS,
+    STAGE_DEFAULTS,
     Field,
 )
 
@@ -73,12 +74,21 @@ class SocketBatch:
             return np.ones(self.n, dtype=bool)
         if f.group == "inet_diag_msg":
             return np.ones(self.n, dtype=bool)
+        if f.group == "stage":
+            return np.asarray(self.stage_column(f.name) != 0)
         lens = self.lengths.get(f.group)
         if lens is None:
             return np.zeros(self.n, dtype=bool)
         if f.group == "congestion":
             return lens > 0
         return lens >= f.end
+
+    def stage_column(self, name: str) -> IntArray:
+        """A column the column stages add (sample_rate_ppm, closed), or its default in every row."""
+        col = self.columns.get(name)
+        if col is None:
+            return np.full(self.n, STAGE_DEFAULTS[name], dtype=np.uint32)
+        return col
 
     def with_meta(self, meta: PollMeta) -> SocketBatch:
         return replace(self, meta=meta)
@@ -169,8 +179,10 @@ class SocketBatch:
         read_ns = self.read_ns.tolist()
         ti_len = self.lengths["tcp_info"].tolist()
         columns = [(f.name, self.columns[f.name].tolist(), self.present(f).tolist())
-                   for f in FIELDS if f.name in self.columns and f.proto_type != "bytes"]
+                   for f in FIELDS if f.name in self.columns and f.proto_type != "bytes" and f.group != "stage"]
         cong_present = (self.lengths["congestion"] > 0).tolist()
+        rate = self.stage_column("sample_rate_ppm").tolist()
+        closed = self.stage_column("closed").tolist()
         for i, row in enumerate(rows):
             row.update(per_batch)
             row["record_counter"] = m.record_counter_start + i
@@ -182,6 +194,9 @@ class SocketBatch:
             for name, values, present in columns:
                 if present[i]:
                     row[name] = values[i]
+            row["sample_rate_ppm"] = rate[i]
+            if closed[i]:
+                row["closed"] = True
             if cong_present[i]:
                 row["congestion_algorithm_string"] = cong[i]
                 row["congestion_algorithm_enum"] = CONGESTION_ENUM_NAMES[int(enums[i])]

@@ -101,11 +101,12 @@ class DiagSocket:
         self.open()
 
     async def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
-                   status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP) -> AsyncIterator[Chunk]:
+                   status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP,
+                   bytecode: bytes = b"") -> AsyncIterator[Chunk]:
         """Yield the chunks of one dump of ``family`` until NLMSG_DONE.
 
         Raises NetlinkError on NLMSG_ERROR (with the errno) and PollTimeoutError when the dump
-        does not finish within ``timeout_s``.
+        does not finish within ``timeout_s``. ``bytecode``: a compiled filter program.
         """
         self.open()
         assert self._sock is not None
@@ -167,7 +168,8 @@ class DiagSocket:
         # takes between chunks (backpressure) is not the kernel being stuck.
         budget = timeout_s
         try:
-            request = dump_request(family, seq=seq, states=states, ext=ext, protocol=protocol)
+            request = dump_request(family, seq=seq, states=states, ext=ext, protocol=protocol,
+                                   bytecode=bytecode)
             try:
                 # The kernel builds the first chunk inside sendmsg, walking the socket table until
                 # it fills one: for a family with few sockets among many (IPv6 next to 120k IPv4)
@@ -263,3 +265,32 @@ class DiagSocket:
 def _kernel_error(err: int) -> NetlinkError:
     name = errno_mod.errorcode.get(err, str(err))
     return NetlinkError(f"kernel answered the dump with {name}: {os.strerror(err)}", err)
+
+
+def check_program(bytecode: bytes, family: int = c.AF_INET) -> None:
+    """Ask the kernel to audit a filter program: a dump of no states with it attached.
+
+    The kernel audits the program (inet_diag_bc_audit) before it walks any socket, so an empty
+    state mask makes this cost one round trip. Raises NetlinkError with the kernel's errno
+    (EINVAL: a program it refuses; EPERM: fwmark without CAP_NET_ADMIN).
+    """
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, c.NETLINK_SOCK_DIAG)
+    try:
+        sock.settimeout(5.0)
+        sock.bind((0, 0))
+        sock.send(dump_request(family, seq=1, states=0, ext=0, bytecode=bytecode))
+        while True:
+            data = sock.recv(65536)
+            off = 0
+            while off + c.NLMSG_HDRLEN <= len(data):
+                nl_len, nl_type = _HDR.unpack_from(data, off)[:2]
+                if nl_type in (c.NLMSG_ERROR, c.NLMSG_DONE):
+                    err = -_ERRNO.unpack_from(data, off + c.NLMSG_HDRLEN)[0] if nl_len >= 20 else 0
+                    if err > 0:
+                        raise _kernel_error(err)
+                    return
+                off += max((nl_len + 3) & ~3, c.NLMSG_HDRLEN)
+    except OSError as exc:
+        raise NetlinkError(f"netlink filter check failed: {exc}", exc.errno or 0) from exc
+    finally:
+        sock.close()

@@ -33,7 +33,8 @@ class DumpSource(Protocol):
     def close(self) -> None: ...
 
     def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
-             status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP) -> AsyncIterator[Chunk]: ...
+             status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP,
+             bytecode: bytes = b"") -> AsyncIterator[Chunk]: ...
 
 
 def split_by_family(chunks: Sequence[bytes]) -> dict[int, list[bytes]]:
@@ -82,7 +83,9 @@ class ReplaySource:
         self.closed += 1
 
     async def dump(self, family: int, *, states: int, ext: int, timeout_s: float,
-                   status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP) -> AsyncIterator[Chunk]:
+                   status: DumpStatus | None = None, protocol: int = socket.IPPROTO_TCP,
+                   bytecode: bytes = b"") -> AsyncIterator[Chunk]:
+        # A recording replays what the kernel sent; a filter program (``bytecode``) is not re-run.
         self.dumps_started += 1
         st = status or DumpStatus(family=family)
         fam = c.FAMILY_NAMES.get(family, f"family {family}")

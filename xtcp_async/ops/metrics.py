@@ -97,6 +97,12 @@ class ServiceCollector(Collector):
         yield counter("encoded_bytes", "Bytes of payloads built.", s.bytes_encoded)
         yield counter("records_too_large", "Single records larger than a sink's payload cap (dropped).",
                       s.records_too_large)
+        # -- column stages: --sample and --emit changed ----------------------------------------
+        yield counter("rows_sampled_out", "Socket rows left out by --sample before encoding.", s.rows_sampled_out)
+        yield counter("rows_unchanged", "Socket rows not sent by --emit changed (nothing compared changed).",
+                      s.rows_unchanged)
+        yield counter("rows_closed", "Final 'closed' records sent by --emit changed.", s.rows_closed)
+        yield gauge("sockets_tracked", "Sockets --emit changed holds previous values for.", s.sockets_tracked)
 
         # -- sinks ------------------------------------------------------------------------
         yield from self._sinks()

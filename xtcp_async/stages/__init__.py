@@ -1,0 +1,1 @@
+"""Column stages between decode and encode: sample → change-only. Each is batch → batch, pure."""
