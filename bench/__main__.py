@@ -406,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.replay import main as replay_main
 
         return int(replay_main(argv[1:]))
+    if argv[:1] == ["health"]:  # issue 12: top, metrics summary, enrichment and aggregates
+        from bench.health import main as health_main
+
+        return int(health_main(argv[1:]))
     if argv[:1] == ["whatsent"]:
         from bench.whatsent import main as whatsent_main
 
@@ -416,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return flood_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
                                 epilog="Also: python -m bench replay --help, python -m bench http-flood --help, "
-                                       "python -m bench whatsent --help")
+                                       "python -m bench whatsent --help, python -m bench health --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
     p.add_argument("--repeat", type=int, default=5,

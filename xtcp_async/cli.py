@@ -30,6 +30,7 @@ environment, which wins over the file. Sink URLs:
   nsq://HOST:4150/TOPIC             NSQ topic (extra: nsq)
   null://                           discard (benchmarks)
 Any sink URL takes ?format=jsonl|protobuf-list|protobuf-single.
+`xtcp-async top` shows this host's TCP health on one screen (see xtcp-async top --help).
 """
 
 
@@ -79,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics-listen", metavar="HOST:PORT",
       help="Prometheus /metrics, /healthz, /readyz listener (default 127.0.0.1:9088; empty: off)")
     a("--stats-json", metavar="PATH", help="write the run's counters as JSON to PATH at exit")
+    # TCP health (issue 12)
+    a("--asn-db", metavar="PATH", help="prefix → ASN database: MaxMind ASN .mmdb or routeviews pfx2as "
+      "text (gzip or not); fills inet_diag_msg_socket_dest_asn; SIGHUP reloads it")
+    a("--prefix-len", metavar="V4,V6", help="fill the remote prefix fields, cut to these lengths (e.g. 24,48)")
+    a("--aggregate", action="store_true", help="add one aggregate record per group of sockets per poll "
+      "for sinks with ?records=aggregates|both")
+    a("--aggregate-by", metavar="LIST", help="group keys, comma-separated: location, hostname, netns, asn, "
+      "prefix, port (local port of listening services), cc, state (default asn)")
+    a("--aggregate-max-groups", metavar="N", type=int,
+      help="groups per poll at most; the smallest are folded into one 'other' group (default 1000)")
+    a("--metrics-ports", metavar="N", type=int,
+      help="listening ports labelled by name in the TCP-health metrics, the rest as 'other' (default 20)")
     w = p.add_argument_group("what to send (filter in the kernel → sample → change-only)")
     w.add_argument("--filter", metavar="EXPR",
                    help="ss filter expression, compiled to kernel bytecode: the kernel skips other sockets, "
@@ -105,6 +118,8 @@ def _flags(ns: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     config_file = flags.pop("config", None)
     if flags.get("once") is False:
         flags.pop("once")
+    if flags.get("aggregate") is False:
+        flags.pop("aggregate")
     return flags, config_file
 
 
@@ -121,10 +136,16 @@ def _runner(loop_name: str) -> Callable[[Coroutine[Any, Any, int]], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["top"]:  # the on-box view (issue 12); everything else parses as before
+        from xtcp_async.top.cli import main as top_main
+
+        return top_main(args[1:])
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     flags, config_file = _flags(ns)
     from xtcp_async.config import load_config
+    from xtcp_async.health_stages import HealthStages
     from xtcp_async.logs import setup_logging
     from xtcp_async.service import build_sinks, run_service
     from xtcp_async.stages.probe import check_kernel_filter
@@ -132,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(flags, config_file)
         sinks = build_sinks(cfg)  # validates every sink's options before anything starts
+        stages = HealthStages.from_config(cfg)  # loads --asn-db: unreadable is exit 2 too
         check_kernel_filter(cfg)  # the kernel audits the compiled --filter once, now
         run = _runner(cfg.settings.loop)
     except ConfigError as exc:
@@ -139,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
     try:
-        return run(run_service(cfg, sinks, hard_exit=True))
+        return run(run_service(cfg, sinks, hard_exit=True, stages=stages))
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:  # found when a sink started (e.g. a mechanism the broker refuses)

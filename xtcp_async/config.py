@@ -41,6 +41,8 @@ from xtcp_async.stages.spec import (
 )
 
 Format = Literal["jsonl", "protobuf-list", "protobuf-single"]
+#: What --aggregate-by may group on (issue 12); xtcp_async.aggregate.keys builds each.
+AggregateKey = Literal["location", "hostname", "netns", "asn", "prefix", "port", "cc", "state"]
 
 #: The longest interval, timeout or grace accepted: one day.
 MAX_SECONDS = 86_400.0
@@ -85,6 +87,37 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     metrics_listen: str = "127.0.0.1:9088"
     stats_json: str | None = None
+    # --- TCP health (issue 12): enrichment, aggregate records, /metrics series -------------------
+    asn_db: str | None = None
+    prefix_len: Annotated[tuple[int, int] | None, NoDecode] = None
+    aggregate: bool = False
+    aggregate_by: Annotated[list[AggregateKey], NoDecode] = Field(
+        default_factory=lambda: list[AggregateKey](["asn"]))
+    aggregate_max_groups: int = Field(default=1000, ge=1)
+    metrics_ports: int = Field(default=20, ge=0)
+
+    @field_validator("prefix_len", mode="before")
+    @classmethod
+    def _prefix_len(cls, v: Any) -> Any:
+        v = _split_list(v)
+        if isinstance(v, list):
+            if len(v) != 2 or not all(str(x).isdigit() for x in v):
+                raise ValueError("expected two prefix lengths, IPv4,IPv6 (e.g. 24,48)")
+            v4, v6 = int(v[0]), int(v[1])
+            if not (0 <= v4 <= 32 and 0 <= v6 <= 128):
+                raise ValueError("the IPv4 length must be 0..32 and the IPv6 length 0..128")
+            return (v4, v6)
+        return v
+
+    @model_validator(mode="after")
+    def _aggregate_keys_have_data(self) -> Settings:
+        if self.aggregate and "asn" in self.aggregate_by and not self.asn_db:
+            raise ValueError("--aggregate-by asn needs --asn-db (a prefix → ASN database)")
+        if self.aggregate and self.emit == "changed":
+            # Aggregates are computed on the rows the encoder gets: only the changed ones then.
+            raise ValueError("--aggregate cannot be combined with --emit changed (it would see only changed rows)")
+        return self
+    # --- end TCP health ----------------------------------------------------------------------------
     # --- what to send (issue 11): kernel filter, exclusions, sampling, change-only ---------------
     filter: str | None = None
     exclude_port: Annotated[list[int], NoDecode] = Field(default_factory=list)
@@ -137,7 +170,7 @@ class Settings(BaseSettings):
         # URLs may hold commas (several broker hosts), so a string splits on whitespace only.
         return v.split() if isinstance(v, str) else v
 
-    @field_validator("states", mode="before")
+    @field_validator("states", "aggregate_by", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         return _split_list(v)
@@ -330,6 +363,8 @@ def _slice(s: Settings) -> Config:
         fmt = spec.format or s.format
         if fmt is not None and fmt not in FORMATS:
             raise ConfigError(f"config: --format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if spec.records != "rows" and not s.aggregate:
+            raise ConfigError(f"config: sink {spec.scheme}: records={spec.records} needs --aggregate")
         sinks.append(SinkConfig(spec=spec, format=fmt))
     families = tuple(c.AF_INET if f == "inet" else c.AF_INET6 for f in dict.fromkeys(s.family))
     count = 1 if s.once else s.count

@@ -39,17 +39,22 @@ def _spec(f: Field, index: int, wide: bool) -> tuple[int, ...]:
     return (group, f.offset, f.size, int(f.big_endian), shift, width, int(wide), index)
 
 
+def _from_kernel(f: Field) -> bool:
+    return f.group == "inet_diag_msg" or f.group in _GROUP_INDEX
+
+
 def layout(fields: tuple[Field, ...] = FIELDS) -> tuple[list[tuple[Field, bool, int]], list[Field]]:
     """Integer fields as (field, wide, row in its matrix), and raw byte fields, from the table."""
     ints: list[tuple[Field, bool, int]] = []
     counts = {False: 0, True: 0}
     for f in fields:
-        if f.group == "meta" or f.size <= 0 or f.proto_type == "bytes":
+        # Only what the kernel sends: meta, stage and enrichment fields are filled elsewhere.
+        if not _from_kernel(f) or f.size <= 0 or f.proto_type == "bytes":
             continue
         wide = field_dtype(f) is np.uint64
         ints.append((f, wide, counts[wide]))
         counts[wide] += 1
-    raws = [f for f in fields if f.group != "meta" and f.proto_type == "bytes" and f.size > 0]
+    raws = [f for f in fields if _from_kernel(f) and f.proto_type == "bytes" and f.size > 0]
     return ints, raws
 
 

@@ -17,9 +17,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from xtcp_async import native
+from xtcp_async.aggregate.records import encode_aggregates
 from xtcp_async.config import Config
 from xtcp_async.encode import EncodedRows, encode_rows, pack_rows
 from xtcp_async.errors import NetlinkError, PollTimeoutError
+from xtcp_async.health_stages import HealthStages
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import PollMeta, SocketBatch
 from xtcp_async.netlink.decode import decode_messages
@@ -346,8 +348,11 @@ class Encoder:
     """
 
     def __init__(self, cfg: Config, stats: Stats, inq: asyncio.Queue[BatchItem],
-                 groups: list[SinkGroup], turns: CpuTurns | None = None) -> None:
+                 groups: list[SinkGroup], turns: CpuTurns | None = None, *,
+                 stages: HealthStages | None = None, aggregate_groups: list[SinkGroup] | None = None) -> None:
         self.turns = turns or CpuTurns()
+        self.stages = stages  # issue 12: enrichment per batch, aggregates per poll
+        self.aggregate_groups = aggregate_groups or []
         self.max_rows = cfg.settings.max_batch_rows
         self.stats = stats
         self.inq = inq
@@ -366,10 +371,13 @@ class Encoder:
                 return
             if isinstance(item, PollBatch):
                 poll = item.poll
-                if item.batch.n:
-                    pending.append(item.batch)
-                    rows += item.batch.n
-                    poll_rows += item.batch.n
+                batch = item.batch
+                if self.stages is not None and batch.n:
+                    batch = self.stages.batch(batch)
+                if batch.n:
+                    pending.append(batch)
+                    rows += batch.n
+                    poll_rows += batch.n
                 if rows >= self.max_rows:
                     whole = await self._concat(pending)
                     cut = (rows // self.max_rows) * self.max_rows
@@ -383,6 +391,27 @@ class Encoder:
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
+            if self.stages is not None and self.stages.summarizing:
+                await self._emit_aggregates(item.poll)
+
+    async def _emit_aggregates(self, poll: PollInfo) -> None:
+        """A poll's aggregate records to the sinks that asked for them (issue 12)."""
+        assert self.stages is not None
+        # Summarising a whole poll is tens of ms of numpy at 120k sockets: in a worker thread, so the
+        # loop's stalls stay those of one decode or encode step. Nothing else touches the stages'
+        # per-poll state meanwhile: this task is their only caller and it waits here.
+        records = await asyncio.to_thread(self.stages.poll_end, poll.poll_id, poll.timestamp_ns)
+        if not records:
+            return
+        for group in self.aggregate_groups:
+            async with self.turns.turn():
+                encoded = encode_aggregates(records, group.format)
+            for runner, cap in group.runners:
+                packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
+                if packed.too_large:
+                    runner.stats.drop("record_too_large", packed.too_large)
+                for payload in packed.payloads:
+                    runner.offer(payload, poll.poll_id)
 
     async def _concat(self, batches: list[SocketBatch]) -> SocketBatch:
         async with self.turns.turn():

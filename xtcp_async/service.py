@@ -24,6 +24,7 @@ from pathlib import Path
 from xtcp_async import native
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError, XtcpError
+from xtcp_async.health_stages import HealthStages
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import gc_pauses, monitor_loop
 from xtcp_async.netlink.source import DumpSource
@@ -62,8 +63,11 @@ class Service:
     """Runs the pipeline until the polls are done or a signal arrives."""
 
     def __init__(self, cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None,
-                 source: DumpSource | None = None) -> None:
+                 source: DumpSource | None = None, stages: HealthStages | None = None) -> None:
         self.cfg = cfg
+        self.stages = stages if stages is not None else HealthStages.from_config(cfg)
+        #: issue 12: sinks with ?records=aggregates|both, by format (filled with the row groups)
+        self.aggregate_groups: dict[str, SinkGroup] = {}
         self.stats = Stats()
         self.sinks = sinks if sinks is not None else build_sinks(cfg)
         self.runners: list[SinkRunner] = []
@@ -79,6 +83,7 @@ class Service:
 
     def _groups(self) -> list[SinkGroup]:
         groups: dict[str, SinkGroup] = {}
+        self.aggregate_groups = {}
         max_bytes = self.cfg.settings.max_batch_bytes
         for i, (sc, sink) in enumerate(self.sinks):
             fmt = sc.format or type(sink).default_format
@@ -89,7 +94,10 @@ class Service:
                 wait_budget_s=self.cfg.poll.interval_s, start_timeout_s=self.cfg.poll.poll_timeout_s,
                 close_timeout_s=CLOSE_TIMEOUT_S))
             self.runners.append(runner)
-            groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
+            if sc.spec.records != "aggregates":
+                groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
+            if sc.spec.records != "rows":
+                self.aggregate_groups.setdefault(fmt, SinkGroup(fmt)).runners.append((runner, cap))
         return list(groups.values())
 
     @property
@@ -117,6 +125,7 @@ class Service:
             if callable(reopen):
                 reopen()
         log.info("SIGHUP: reopened file sinks")
+        self.stages.reload()
 
     def _set_deadline(self, grace: float) -> None:
         """Draining must end ``grace`` seconds from now; a pipeline still flushing then is cut."""
@@ -163,7 +172,8 @@ class Service:
                     tg.create_task(self.poller.run(), name="poller"),
                     tg.create_task(Decoder(self.cfg, self.stats, self.chunk_q, self.batch_q, turns).run(),
                                    name="decoder"),
-                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns).run(),
+                    tg.create_task(Encoder(self.cfg, self.stats, self.batch_q, groups, turns, stages=self.stages,
+                                           aggregate_groups=list(self.aggregate_groups.values())).run(),
                                    name="encoder"),
                 ]
                 # Stages that were cut at the deadline end cancelled; the rest is still drained.
@@ -280,13 +290,14 @@ def install_signal_handlers(service: Service, hard_exit: HardExit | None = None)
 
 
 async def run_service(cfg: Config, sinks: list[tuple[SinkConfig, Sink]] | None = None, *,
-                      source: DumpSource | None = None, hard_exit: bool = False) -> int:
+                      source: DumpSource | None = None, hard_exit: bool = False,
+                      stages: HealthStages | None = None) -> int:
     """Run until done; return the process exit code (0 ok, 1 undelivered data under --once).
 
     ``hard_exit`` (the CLI sets it) arms a thread that ends the process if shutdown overruns
     --shutdown-grace by a second, whatever a client library does.
     """
-    service = Service(cfg, sinks, source)
+    service = Service(cfg, sinks, source, stages)
     guard = HardExit() if hard_exit else None
     install_signal_handlers(service, guard)
     try:

@@ -17,7 +17,7 @@ import numpy as np
 from xtcp_async.encode.framing import EncodedRows
 from xtcp_async.encode.jsonl import meta_head
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, CONGESTION_ENUM_NAMES, FIELDS
 
@@ -78,6 +78,9 @@ def json_items(batch: SocketBatch) -> list[tuple[Any, ...]]:
         (_DEC, _key("sample_rate_ppm"), _column(batch.stage_column("sample_rate_ppm")), 4, None, 0),
         (_TABLE, (batch.stage_column("closed") != 0).astype(np.int64), (b"", b',"closed":true')),
     ]
+    if DEST_PREFIX in batch.columns:  # the prefix enrichment stage ran
+        out.append((_ADDR, _key(DEST_PREFIX), np.ascontiguousarray(batch.columns[DEST_PREFIX], dtype=np.uint8), 16,
+                    fam, fam.dtype.itemsize))
     for f in _INT_FIELDS:
         col = _column(batch.columns[f.name])
         lens = batch.lengths.get(f.group)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from xtcp_async.encode.varints import field_bytes, tag
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.distinct import small_codes
 from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELDS, Field
 
@@ -94,6 +94,8 @@ def items(batch: SocketBatch, *, masked: bool = True) -> list[Item]:
         "congestion_algorithm_string": lambda: _congestion_table(batch),
         SOURCE: lambda: Address(tag(1007, 2), batch.columns[SOURCE]),
         DESTINATION: lambda: Address(tag(1008, 2), batch.columns[DESTINATION]),
+        DEST_PREFIX: lambda: (Address(tag(3401, 2), batch.columns[DEST_PREFIX])
+                              if DEST_PREFIX in batch.columns else None),
         "sample_rate_ppm": lambda: Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
         "closed": lambda: Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
     }
@@ -129,15 +131,16 @@ def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
 
 def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]],
                    masked: bool) -> Varint | None:
-    col = batch.columns[f.name]
+    lo = 0
     if f.group != "inet_diag_msg":
         lo, hi = extremes.get(f.group, (0, 0))
         if hi < f.end:
-            return None  # no row carries it
-        if lo < f.end:
-            if not masked:
-                return Varint(tag(f.number, 0), col, col.dtype.itemsize > 4, (batch.lengths[f.group], f.end))
-            col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
+            return None  # no row carries it (or, for enrichment fields, the stage is off)
+    col = batch.columns[f.name]
+    if f.group != "inet_diag_msg" and lo < f.end:
+        if not masked:
+            return Varint(tag(f.number, 0), col, col.dtype.itemsize > 4, (batch.lengths[f.group], f.end))
+        col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
     return Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
 
 

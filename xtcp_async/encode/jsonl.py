@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import CONGESTION_ENUM_NAMES, FIELDS
 
 _INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.size > 0 and f.proto_type != "bytes"]
@@ -54,6 +54,7 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
     fam_name = np.array([c.FAMILY_NAMES.get(int(x), str(int(x))) for x in range(256)], dtype=object)[fam]
     src = np.array(batch.addresses_text(SOURCE), dtype=object)
     dst = np.array(batch.addresses_text(DESTINATION), dtype=object)
+    prefix_text = np.array(batch.addresses_text(DEST_PREFIX), dtype=object) if DEST_PREFIX in batch.columns else None
     cong = np.array(batch.congestion_names(), dtype=object)
     enum = np.array(CONGESTION_ENUM_NAMES, dtype=object)[batch.congestion_enums()]
     counter = np.arange(n, dtype=np.int64) + batch.meta.record_counter_start
@@ -68,6 +69,9 @@ def encode_rows(batch: SocketBatch) -> list[bytes]:
                  ',"sample_rate_ppm":%d' + (',"closed":true' if closed[first] else '')]
         cols: list[Any] = [counter[rows], batch.read_ns[rows], fam_name[rows], batch.lengths["tcp_info"][rows],
                            src[rows], dst[rows], rate[rows]]
+        if prefix_text is not None:
+            parts.append(',"' + DEST_PREFIX + '":"%s"')
+            cols.append(prefix_text[rows])
         for i, f in enumerate(_INT_FIELDS):
             if present[i, first]:
                 parts.append(f',"{f.name}":%d')

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from xtcp_async.encode.gen import xtcp_flat_record_pb2 as pb
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DESTINATION, SOURCE, SocketBatch
+from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import FIELDS
 
 _INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.proto_type not in ("bytes", "string")
@@ -18,7 +18,9 @@ _INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.proto
 def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
     """One XtcpFlatRecord per socket, every field the kernel sent set (zeros included)."""
     m = batch.meta
-    cols = [(f.name, batch.columns[f.name].tolist(), batch.present(f).tolist()) for f in _INT_FIELDS]
+    cols = [(f.name, batch.columns[f.name].tolist(), batch.present(f).tolist()) for f in _INT_FIELDS
+            if f.name in batch.columns]
+    prefix = batch.columns.get(DEST_PREFIX)
     src = batch.columns[SOURCE]
     dst = batch.columns[DESTINATION]
     fam = batch.columns["inet_diag_msg_family"].tolist()
@@ -43,6 +45,8 @@ def build_messages(batch: SocketBatch) -> list[pb.XtcpFlatRecord]:
             inet_diag_msg_socket_destination=dst[i].tobytes(),
             sample_rate_ppm=rate[i], closed=bool(closed[i]),
         )
+        if prefix is not None:
+            r.inet_diag_msg_socket_dest_prefix = prefix[i].tobytes()
         for name, values, present in cols:
             if present[i]:
                 setattr(r, name, values[i])

@@ -31,6 +31,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 SOURCE = "inet_diag_msg_socket_source"
 DESTINATION = "inet_diag_msg_socket_destination"
+#: The remote address cut to its prefix (enrichment, issue 12); a column only when --prefix-len is on.
+DEST_PREFIX = "inet_diag_msg_socket_dest_prefix"
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class SocketBatch:
         columns = [(f.name, self.columns[f.name].tolist(), self.present(f).tolist())
                    for f in FIELDS if f.name in self.columns and f.proto_type != "bytes" and f.group != "stage"]
         cong_present = (self.lengths["congestion"] > 0).tolist()
+        prefix = self.addresses_text(DEST_PREFIX) if DEST_PREFIX in self.columns else None
         rate = self.stage_column("sample_rate_ppm").tolist()
         closed = self.stage_column("closed").tolist()
         for i, row in enumerate(rows):
@@ -191,6 +194,8 @@ class SocketBatch:
             row["tcp_info_length"] = ti_len[i]
             row[SOURCE] = src[i]
             row[DESTINATION] = dst[i]
+            if prefix is not None:
+                row[DEST_PREFIX] = prefix[i]
             for name, values, present in columns:
                 if present[i]:
                     row[name] = values[i]
@@ -206,8 +211,9 @@ class SocketBatch:
 def empty_batch() -> SocketBatch:
     """A batch of no sockets with every column present (the decoders' keys, from the field table)."""
     columns: dict[str, IntArray] = {f.name: np.zeros(0, dtype=field_dtype(f)) for f in KERNEL_INT_FIELDS}
+    kernel_groups = {"inet_diag_msg", *(g.name for g in GROUP_BY_ATTR.values())}
     for f in FIELDS:
-        if f.group != "meta" and f.proto_type == "bytes" and f.size > 0:
+        if f.group in kernel_groups and f.proto_type == "bytes" and f.size > 0:
             columns[f.name] = np.zeros((0, f.size), dtype=np.uint8)
     lengths: dict[str, IntArray] = {g.name: np.zeros(0, dtype=np.int32) for g in GROUP_BY_ATTR.values()}
     lengths["inet_diag_msg"] = np.zeros(0, dtype=np.int32)

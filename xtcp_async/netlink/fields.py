@@ -233,11 +233,20 @@ FIELDS: tuple[Field, ...] = (
     # --- ours: set by the column stages (xtcp_async/stages/), 3350-3399 ---------------------------
     Field("sample_rate_ppm", 3350, "uint32", "stage"),
     Field("closed", 3351, "bool", "stage"),
+    # --- enrichment (issue 12): filled by column stages, not read from the kernel --------------
+    # Group "asn" / "prefix": a batch carries lengths[group] only when the stage ran (ASN_LEN,
+    # PREFIX_LEN per row), so without --asn-db / --prefix-len these fields are simply absent.
+    Field("inet_diag_msg_socket_dest_asn", 1011, "uint64", "asn", 0, 8),  # xtcp2's, never filled there
+    Field("inet_diag_msg_socket_dest_prefix", 3401, "bytes", "prefix", 0, 16),
+    Field("inet_diag_msg_socket_dest_prefix_length", 3402, "uint32", "prefix", 16, 1),
 )
+#: Groups filled by enrichment stages (xtcp_async.enrich), and the row length that marks them present.
+ENRICH_GROUPS = {"asn": 8, "prefix": 17}
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 #: Integer fields decoded straight from kernel bytes, in table order.
-KERNEL_INT_FIELDS = tuple(f for f in FIELDS if f.group != "meta" and f.size > 0 and f.proto_type != "bytes")
+KERNEL_INT_FIELDS = tuple(f for f in FIELDS if f.group != "meta" and f.group not in ENRICH_GROUPS
+                          and f.size > 0 and f.proto_type != "bytes")
 #: Per-row fields the column stages add; a batch without the column has the default.
 STAGE_DEFAULTS = {"sample_rate_ppm": 1_000_000, "closed": 0}
 

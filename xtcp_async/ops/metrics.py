@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from xtcp_async import __version__, native
 from xtcp_async.buildinfo import git_commit
+from xtcp_async.ops.tcp_health import TcpHealth, TcpHealthCollector
 
 if TYPE_CHECKING:
     from xtcp_async.service import Service
@@ -184,4 +185,8 @@ def build_registry(service: Service) -> CollectorRegistry:
         poll_seconds.labels(family).observe(seconds)
 
     service.stats.dump_listeners.append(observe)
+    # TCP health (issue 12): low-cardinality series from each poll's summary.
+    health = TcpHealth(max_ports=service.cfg.settings.metrics_ports)
+    registry.register(TcpHealthCollector(health))
+    service.stages.summary_listeners.append(health.observe)
     return registry

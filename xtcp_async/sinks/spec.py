@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xtcp_async.errors import ConfigError
 from xtcp_async.sinks.base import FORMATS
 
+RECORDS = ("rows", "aggregates", "both")
+
 
 @dataclass(frozen=True)
 class SinkSpec:
@@ -24,6 +26,8 @@ class SinkSpec:
     path: str
     format: str | None
     options: dict[str, str] = field(default_factory=dict)
+    #: ?records=rows|aggregates|both: socket rows, aggregate records (--aggregate), or both (issue 12).
+    records: str = "rows"
 
     @property
     def redacted(self) -> str:
@@ -96,6 +100,9 @@ def parse_sink_url(url: str, extra_options: dict[str, str] | None = None) -> Sin
     options = {k: str(v) for k, v in (extra_options or {}).items()}
     options.update(dict(parse_qsl(parts.query, keep_blank_values=True)))
     fmt = options.pop("format", None)
+    records = options.pop("records", "rows")
+    if records not in RECORDS:
+        raise ConfigError(f"sink: records {records!r} in {url!r} is not one of {', '.join(RECORDS)}")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"sink: format {fmt!r} in {redact_url(url)!r} is not one of {', '.join(FORMATS)}")
     netloc = parts.netloc
@@ -110,4 +117,4 @@ def parse_sink_url(url: str, extra_options: dict[str, str] | None = None) -> Sin
                           f"file:///absolute/path (three slashes), e.g. file:///{quote(netloc)}{parts.path}")
     if scheme != "file":
         path = path.lstrip("/")
-    return SinkSpec(url=url, scheme=scheme, hosts=hosts, path=path, format=fmt, options=options)
+    return SinkSpec(url=url, scheme=scheme, hosts=hosts, path=path, format=fmt, options=options, records=records)
