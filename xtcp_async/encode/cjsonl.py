@@ -82,11 +82,13 @@ def json_items(batch: SocketBatch) -> list[tuple[Any, ...]]:
         out.append((_ADDR, _key(DEST_PREFIX), np.ascontiguousarray(batch.columns[DEST_PREFIX], dtype=np.uint8), 16,
                     fam, fam.dtype.itemsize))
     for f in _INT_FIELDS:
-        col = _column(batch.columns[f.name])
         lens = batch.lengths.get(f.group)
         if f.group == "inet_diag_msg":
+            col = _column(batch.columns[f.name])
             out.append((_DEC, _key(f.name), col, col.dtype.itemsize, None, 0))
         elif lens is not None and n and int(lens.max()) >= f.end:
+            # (enrichment fields have lengths, and so a column, only when their stage ran)
+            col = _column(batch.columns[f.name])
             out.append((_DEC, _key(f.name), col, col.dtype.itemsize,
                         np.ascontiguousarray(lens, dtype=np.int32), f.end))
     out.append(_congestion_table(batch))

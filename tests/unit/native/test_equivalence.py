@@ -121,3 +121,21 @@ def test_column_stage_fields_are_written_the_same_by_every_encoder() -> None:
     for fmt in ("protobuf-list", "protobuf-single", "jsonl"):
         assert encode_rows(batch, fmt, path="c").data == encode_rows(batch, fmt, path="numpy").data, fmt
     assert b'"closed":true' in encode_rows(batch, "jsonl", path="c").data
+
+
+def test_enrichment_fields_are_written_the_same_by_every_encoder() -> None:
+    """The prefix and ASN columns of the enrichment stages come out identical from the compiled and numpy encoders."""
+    require_native()
+    batch = decode_messages(_capture_6_18()).batch.with_meta(META)
+    n = batch.n
+    prefix = np.zeros((n, 16), dtype=np.uint8)
+    prefix[:, 0], prefix[:, 1] = 10, np.arange(n) % 256
+    columns = {**batch.columns, "inet_diag_msg_socket_dest_prefix": prefix,
+               "inet_diag_msg_socket_dest_prefix_length": np.full(n, 16, dtype=np.uint32),
+               "inet_diag_msg_socket_dest_asn": np.arange(n, dtype=np.uint64) * 7}
+    lengths = {**batch.lengths, "prefix": np.full(n, 17, dtype=np.int32),
+               "asn": np.where(np.arange(n) % 2 == 0, 8, 0).astype(np.int32)}
+    batch = replace(batch, columns=columns, lengths=lengths)
+    for fmt in ("protobuf-list", "protobuf-single", "jsonl"):
+        assert encode_rows(batch, fmt, path="c").data == encode_rows(batch, fmt, path="numpy").data, fmt
+    assert b'"inet_diag_msg_socket_dest_prefix":"10.' in encode_rows(batch, "jsonl", path="c").data
