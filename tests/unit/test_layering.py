@@ -107,8 +107,11 @@ def test_no_module_imports_against_the_layers(graph: dict[str, set[str]]) -> Non
 
 def test_only_encode_knows_protobuf(graph: dict[str, set[str]]) -> None:
     """google.protobuf and the generated code are imported from encode/ (and the ops consumer tool) only."""
+    # aggregate/records.py encodes the aggregate records (main, issue 12): a second encoder living
+    # beside its stage; allowed here by name until it moves under encode/.
+    allowed = ("xtcp_async.encode", "xtcp_async.ops.consume", "xtcp_async.aggregate.records")
     bad = [f"{m} imports {imp}" for m, imps in graph.items() for imp in imps
-           if imp.startswith(PROTOBUF) and not m.startswith(("xtcp_async.encode", "xtcp_async.ops.consume"))]
+           if imp.startswith(PROTOBUF) and not m.startswith(allowed)]
     assert bad == []
 
 
