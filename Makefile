@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test lint typecheck proto bench brokers tools clean venv
+.PHONY: run test lint typecheck proto bench brokers tools clean venv fuzz
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py and the C source: the editable install builds the compiled core in place.
+$(STAMP): pyproject.toml setup.py xtcp_async/_ext/fastcore.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -e '.[kafka,nsq,metrics,dev]'
@@ -45,5 +46,10 @@ test: venv brokers tools lint
 bench: venv
 	$(PY) -m bench $(ARGS)
 
+## fuzz: the compiled core under ASan/UBSan, fed mutated netlink bytes for FUZZ_SECONDS (default 600)
+FUZZ_SECONDS ?= 600
+fuzz: venv
+	XTCP_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest tests/unit/native/test_sanitized.py -v $(ARGS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build xtcp_async/*.so

@@ -15,8 +15,10 @@ interval), and "stall" the longest event-loop stall it saw while a dump was bein
 (``--stats-json``: max_dump_stall_s; start-up stalls are left out, they are in max_loop_stall_s),
 with the share of it the process spent on CPU (max_dump_stall_cpu_share): far below 100%, the
 stall was the OS running something else on this shared machine, not our code holding the loop.
-Every command runs ``--repeat`` times; the table shows min and median. The machines are shared and
-noisy, so the ratios are only meaningful within one run.
+Commands run in ``--repeat`` rounds (ss, raw dump, service protobuf-list, service jsonl; then ss again
+before the next round), see bench/rounds.py: the table shows min and median over the rounds, and
+the ratios are the median of the per-round ratios with their range. The machines are shared and
+noisy, so only ratios measured in one run mean anything.
 
 ``python -m bench replay --sockets 1000000`` measures decode + encode over a recorded dump
 replicated to that many sockets (see bench.replay); ``python -m bench whatsent`` what --filter and
@@ -38,12 +40,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.loadgen import LoadGen
 from bench.measure import ChildFailed, Differential, Stat, Summary, measure, rss_is_exact, run_once
+from bench.rounds import Round, merge_stat, ratios
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SIZES = (20_000, 60_000, 120_000)
@@ -273,41 +276,72 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
     return rows, startup
 
 
-def _ratio(num: Row | None, den: Row | None) -> dict[str, float] | None:
-    if not (num and den and num.cpu_s and den.cpu_s) or den.cpu_s.min <= 0 or den.cpu_s.median <= 0:
-        return None
-    return {"min": num.cpu_s.min / den.cpu_s.min, "median": num.cpu_s.median / den.cpu_s.median}
+def _one_round(opts: Options, workdir: Path, sockets: int) -> tuple[list[Row], Row | None]:
+    """Every row measured once: the raw dump, then the service (the ss runs frame the round)."""
+    rows = _floor_rows(opts, sockets)
+    service_rows, startup = _service_rows(opts, workdir, sockets)
+    return rows + service_rows, startup
+
+
+def _merge_rows(per_round: list[list[Row]]) -> list[Row]:
+    """One row per key: min / median over the rounds, the worst stall, every suspect reason."""
+    merged: list[Row] = []
+    for key in dict.fromkeys(r.key for rows in per_round for r in rows):
+        same = [r for rows in per_round for r in rows if r.key == key]
+        row = Row(key, same[0].label, merge_stat([r.cpu_s for r in same]), merge_stat([r.wall_s for r in same]),
+                  merge_stat([r.rss_bytes for r in same]))
+        bad = sorted({r.status for r in same if r.status != "ok"})
+        if bad:
+            row.status = "; ".join(bad)
+        stalls = [r.extra["max_dump_stall_s"] for r in same if "max_dump_stall_s" in r.extra]
+        if stalls:
+            worst = max(range(len(stalls)), key=lambda i: stalls[i]["max"])
+            row.extra["max_dump_stall_s"] = {"min": min(s["min"] for s in stalls),
+                                             "median": Stat.of([s["median"] for s in stalls]).median,
+                                             "max": stalls[worst]["max"]}
+            with_stall = [r for r in same if "max_dump_stall_s" in r.extra]
+            row.extra["worst_stall_cpu_share"] = with_stall[worst].extra.get("worst_stall_cpu_share", 0.0)
+        row.detail = {"rounds": [r.detail for r in same]}
+        merged.append(row)
+    return merged
 
 
 def run_size(sockets: int, opts: Options, workdir: Path) -> dict[str, Any]:
     connections = max(1, sockets // 2)
     print(f"\n== {2 * connections} sockets: starting the load generator …", flush=True)
+    once = replace(opts, repeat=1, jsonl_repeat=1)
     with LoadGen(connections) as lg:
         print(f"   {lg.sockets} established in {lg.setup_s:.2f} s over {len(lg.ports)} worker pairs",
               flush=True)
         tcp_line = subprocess.run(["ss", "-s"], capture_output=True, text=True,
                                   check=False).stdout.splitlines()[1:2]
-        print("   a: ss …", flush=True)
-        rows = [_ss_row(opts)]
-        print("   b: raw dumps …", flush=True)
-        rows += _floor_rows(opts, lg.sockets)
-        print("   c, d: the service …", flush=True)
-        service_rows, startup = _service_rows(opts, workdir, lg.sockets)
-        rows += service_rows
-    by_key = {r.key: r for r in rows}
-    c_row = by_key.get("service_null_pblist")
-    ratios = {
-        "c_over_a": _ratio(c_row, by_key.get("ss")),
-        "c_over_b_stdlib": _ratio(c_row, by_key.get("floor_stdlib")),
-        "c_over_b_project": _ratio(c_row, by_key.get("floor_project")),
-        "d_over_a": _ratio(by_key.get("service_file_jsonl"), by_key.get("ss")),
-    }
+        ss_rows: list[Row] = []
+        per_round: list[list[Row]] = []
+        startups: list[Row] = []
+        for i in range(opts.repeat):
+            print(f"   round {i + 1}/{opts.repeat}: ss, raw dumps, the service …", flush=True)
+            ss_rows.append(_ss_row(once))
+            rows, startup = _one_round(once, workdir, lg.sockets)
+            per_round.append(rows)
+            if startup is not None:
+                startups.append(startup)
+        ss_rows.append(_ss_row(once))  # closes the last round
+    ss_cpu = [r.cpu_s.median for r in ss_rows if r.cpu_s is not None]
+    rounds = [Round({r.key: (r.cpu_s.median if r.cpu_s is not None and r.status == "ok" else None) for r in rows})
+              for rows in per_round]
+    ss_row = Row("ss", ss_rows[0].label, merge_stat([r.cpu_s for r in ss_rows]),
+                 merge_stat([r.wall_s for r in ss_rows]), merge_stat([r.rss_bytes for r in ss_rows]),
+                 detail={"rounds": [r.detail for r in ss_rows]})
+    rows = [ss_row, *_merge_rows(per_round)]
+    startup = _merge_rows([[s] for s in startups])[0] if startups else None
+    spreads = ratios(rounds, ss_cpu, lg.sockets)
     result = {
         "sockets": lg.sockets, "connections": connections, "loadgen_setup_s": lg.setup_s,
         "loadgen_workers": 2 * len(lg.ports), "ss_summary": tcp_line[0].strip() if tcp_line else "",
         "rows": {r.key: r.to_json() for r in rows},
         "startup": startup.to_json() if startup else None,
-        "ratios": ratios,
+        "ratios": {k: v.to_json() if v else None for k, v in spreads.items()},
+        "rounds": opts.repeat,
     }
     print_table(result, rows, startup)
     return result
@@ -335,9 +369,10 @@ def print_table(result: dict[str, Any], rows: list[Row], startup: Row | None) ->
         flag = "" if row.status == "ok" else f"  [{row.status}]"
         print(f"{row.label:40} {_fmt(row.cpu_s):>17} {_fmt(row.wall_s):>17} "
               f"{_fmt(row.rss_bytes, 2**-20, 0):>15} {_fmt(per_socket, 1, 2):>15}  {stall_txt}{flag}")
+    print(f"   per-round figures over {result.get('rounds', 1)} rounds: median (min – max)")
     for name, value in result["ratios"].items():
         if value is not None:
-            print(f"   CPU ratio {name}: {value['min']:.2f} (mins) / {value['median']:.2f} (medians)")
+            print(f"   {name}: {value['median']:.2f} ({value['min']:.2f} – {value['max']:.2f})")
 
 
 def write_results(doc: dict[str, Any], out: Path) -> None:
@@ -393,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "python -m bench netns --help")
     p.add_argument("--sizes", type=_parse_sizes, default=list(DEFAULT_SIZES),
                    help="socket counts, comma-separated (20k,60k,120k); each is 2 × connections")
-    p.add_argument("--repeat", type=int, default=5, help="runs of every command (default 5)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="rounds: each measures every command once, ss before and after (default 5)")
     p.add_argument("--polls", type=int, default=10, help="k: the services run k + 1 polls (default 10)")
     p.add_argument("--interval", type=float, default=None,
                    help="service --interval, s (default: scaled to the size so no poll overruns; "
@@ -424,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     m = doc["machine"]
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), kernel {m['kernel']}, Python {m['python']}, "
-          f"{m['ss']}; {opts.repeat} runs each, {opts.polls} + 1 polls", flush=True)
+          f"{m['ss']}; {opts.repeat} rounds, {opts.polls} + 1 polls", flush=True)
     try:
         with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="xtcp-bench-") as tmp:
             for size in args.sizes:

@@ -269,7 +269,8 @@ class Settings(BaseSettings):
 _FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
 
 #: XTCP_* variables that are not options: the config file path and the test harness's own.
-_ENV_NOT_OPTIONS = {"XTCP_CONFIG", "XTCP_CACHE_DIR", "XTCP_FIXTURES_DIR"}
+_ENV_NOT_OPTIONS = {"XTCP_CONFIG", "XTCP_CACHE_DIR", "XTCP_FIXTURES_DIR",
+                    "XTCP_NATIVE"}  # issue 13: XTCP_NATIVE=0 runs the numpy paths (xtcp_async/native.py)
 
 
 @dataclass(frozen=True)

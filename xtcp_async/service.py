@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from xtcp_async import native
 from xtcp_async.config import Config, SinkConfig
 from xtcp_async.errors import DeliveryError, XtcpError
 from xtcp_async.health_stages import HealthStages
@@ -145,6 +146,8 @@ class Service:
     async def run(self) -> ServiceResult:
         self._main = asyncio.current_task()
         groups = self._groups()
+        if native.CORE is None:  # issue 13: say once that the slower numpy paths run
+            log.warning("decoding and encoding with numpy: %s", native.WHY_NOT)
         warm_up([g.format for g in groups])
         # Everything alive now (modules, protobuf descriptors, sink clients) lives for the whole
         # run; a full GC pass over it takes ~20 ms and would land in some poll as a loop stall.
@@ -160,7 +163,7 @@ class Service:
     async def _run_tasks(self, groups: list[SinkGroup]) -> ServiceResult:
         try:
             async with asyncio.TaskGroup() as tg:
-                monitor = tg.create_task(monitor_loop(self.stats), name="loop-monitor")
+                monitor = tg.create_task(monitor_loop(self.stats, idle_period_s=0.1), name="loop-monitor")
                 http = self._start_http(tg)
                 for runner in self.runners:
                     runner.start(tg)  # each starts its own sink, so a slow broker delays nothing else

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
+
 from xtcp_async.loopmon import monitor_loop
 from xtcp_async.stats import Stats
 
@@ -53,3 +55,23 @@ async def test_stalls_outside_a_dump_count_only_as_loop_stalls() -> None:
     task.cancel()
     assert stats.max_loop_stall_s >= 0.02
     assert stats.max_dump_stall_s == 0.0
+
+
+async def test_between_dumps_the_monitor_wakes_at_its_idle_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No dump running: the monitor sleeps idle_period_s; once a dump runs, period_s again."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0.001)
+
+    monkeypatch.setattr("xtcp_async.loopmon.asyncio.sleep", recording_sleep)
+    stats = Stats()
+    task = asyncio.create_task(monitor_loop(stats, period_s=0.005, idle_period_s=0.1))
+    await real_sleep(0.02)
+    stats.dumping = True
+    await real_sleep(0.02)
+    task.cancel()
+    assert slept[0] == 0.1
+    assert slept[-1] == 0.005

@@ -85,7 +85,8 @@ async def test_decoder_groups_chunks_up_to_its_byte_size_and_flushes_at_poll_end
     chunks = recorded_source().dumps[c.AF_INET]
     data = b"".join(chunks)
     # Enough copies of the dump's messages to pass the byte threshold once, with a remainder.
-    big = [Chunk(data[:-20], 0)] * (DECODE_BYTES // len(data) + 1) + [Chunk(data, 0)]
+    part = data[:-20]
+    big = [Chunk(part, 0)] * (DECODE_BYTES // len(part) + 1) + [Chunk(data, 0)]
     inq: asyncio.Queue[object] = asyncio.Queue()
     outq: asyncio.Queue[object] = asyncio.Queue()
     poll = PollInfo(1, 123)

@@ -5,18 +5,36 @@
 
 from __future__ import annotations
 
+from xtcp_async import native
 from xtcp_async.encode.framing import EncodedRows, Packed, pack, varint
 from xtcp_async.netlink.batch import SocketBatch
 from xtcp_async.sinks.base import FORMATS
 
 
-def encode_rows(batch: SocketBatch, fmt: str) -> EncodedRows:
-    """Every row of ``batch`` in format ``fmt``, framed as it sits inside a payload."""
+def encode_rows(batch: SocketBatch, fmt: str, *, path: str = "auto") -> EncodedRows:
+    """Every row of ``batch`` in format ``fmt``, framed as it sits inside a payload.
+
+    ``path``: "c" (the compiled core), "numpy", or "auto" (the core where it is built).
+    """
+    if path == "auto":
+        path = native.PATH
     if fmt == "jsonl":
+        if path == "c":
+            if native.CORE is None:
+                raise RuntimeError(f"the compiled encoder is not available: {native.WHY_NOT}")
+            from xtcp_async.encode.cjsonl import encode_rows_native as jsonl_native
+
+            return jsonl_native(native.CORE, batch)
         from xtcp_async.encode import jsonl
 
         return EncodedRows.from_list(jsonl.encode_rows(batch))
     if fmt in ("protobuf-list", "protobuf-single"):
+        if path == "c":
+            if native.CORE is None:
+                raise RuntimeError(f"the compiled encoder is not available: {native.WHY_NOT}")
+            from xtcp_async.encode.cwire import encode_rows_native
+
+            return encode_rows_native(native.CORE, batch, list_entries=fmt == "protobuf-list")
         from xtcp_async.encode import wire
 
         return wire.encode_rows(batch, list_entries=fmt == "protobuf-list")

@@ -79,7 +79,8 @@ def pack(rows: EncodedRows, *, max_bytes: int, max_rows: int, list_framing: bool
     """
     out = Packed()
     offs = rows.offsets
-    data = rows.data
+    # A view: a payload's body is copied once, into the payload, not first into a slice.
+    data = memoryview(rows.data)
     n = rows.n
     if one_row_per_payload:
         max_rows = 1
@@ -99,6 +100,6 @@ def pack(rows: EncodedRows, *, max_bytes: int, max_rows: int, list_framing: bool
             start += 1
             continue
         body = data[int(offs[start]):int(offs[end])]
-        out.payloads.append(varint(len(body)) + body if list_framing else body)
+        out.payloads.append(varint(len(body)) + body if list_framing else body.tobytes())
         start = end
     return out

@@ -17,26 +17,36 @@ import numpy as np
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
 from xtcp_async.netlink.fields import CONGESTION_ENUM_NAMES, FIELDS
+from xtcp_async.netlink.origin import NetnsOrigin
 
 _INT_FIELDS = [f for f in FIELDS if f.group not in ("meta", "stage") and f.size > 0 and f.proto_type != "bytes"]
 
 
-def _const_prefix(batch: SocketBatch) -> str:
+def meta_head(batch: SocketBatch) -> str:
+    """The per-batch fields every row starts with, as JSON without the closing brace."""
     m = batch.meta
     head = json.dumps({
         "schema_version": m.schema_version, "daemon_version": m.daemon_version,
         "timestamp_ns": m.timestamp_ns, "hostname": m.hostname, "location": m.location,
         "label": m.label, "tag": m.tag, "poll_id": m.poll_id, "poll_dump_interrupted": m.dump_interrupted,
     }, separators=(",", ":"), ensure_ascii=False)
-    return head[:-1].replace("%", "%%")  # without the closing brace; literal % escaped for templating
+    return head[:-1]
+
+
+def _const_prefix(batch: SocketBatch) -> str:
+    return meta_head(batch).replace("%", "%%")  # literal % escaped for templating
+
+
+def origin_members(origin: NetnsOrigin) -> str:
+    """The JSON members (with leading commas) of one namespace's known origin fields."""
+    return "".join(f',"{k}":{json.dumps(v, ensure_ascii=False)}' for k, v in origin.values().items())
 
 
 def _origin_column(batch: SocketBatch) -> Any:
     """Per row, the JSON members of its namespace/container/pod (rendered once per namespace)."""
     if batch.origin_codes is None:
         return None
-    texts = ["".join(f',"{k}":{json.dumps(v, ensure_ascii=False)}' for k, v in o.values().items())
-             for o in batch.origins]
+    texts = [origin_members(o) for o in batch.origins]
     return np.array(texts, dtype=object)[batch.origin_codes]
 
 

@@ -20,6 +20,7 @@ IntArray = npt.NDArray[Any]
 _M64 = (1 << 64) - 1
 
 
+@functools.cache
 def tag(number: int, wire_type: int) -> bytes:
     return varint((number << 3) | wire_type)
 

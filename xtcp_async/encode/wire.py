@@ -32,9 +32,7 @@ once per group, then the continuation bits come from a table by length.
 
 from __future__ import annotations
 
-import functools
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +41,7 @@ import numpy.typing as npt
 
 from xtcp_async.encode import reference
 from xtcp_async.encode.framing import EncodedRows
+from xtcp_async.encode.items import Address, Const, Item, Table, Varint, items
 from xtcp_async.encode.varints import (
     bitlen,
     cont_tables,
@@ -50,165 +49,16 @@ from xtcp_async.encode.varints import (
     le_words,
     len_table,
     spread,
-    tag,
 )
-from xtcp_async.netlink import constants as c
-from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SOURCE, SocketBatch
-from xtcp_async.netlink.distinct import small_codes
-from xtcp_async.netlink.fields import CONGESTION_ENUM, FIELD_BY_NAME, FIELDS, Field
-from xtcp_async.netlink.origin import ORIGIN_FIELDS
+from xtcp_async.netlink.batch import SocketBatch
 
 U64 = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[Any]
 
-_M64 = (1 << 64) - 1
 #: Envelope ``row = 10``, length-delimited: the tag byte of a protobuf-list row.
 ROW_TAG = b"\x52"
 #: Rows written per block (see _encode).
 _BLOCK_ROWS = 32768
-
-
-# --- items -------------------------------------------------------------------------------------------
-
-@dataclass
-class _Varint:
-    """A varint field read from a per-row column (0 where proto3 omits it)."""
-
-    tag: bytes
-    values: IntArray
-    wide: bool  # 64-bit values: tag + varint can need two words
-
-
-@dataclass
-class _Const:
-    """The same bytes in every row (per-batch metadata)."""
-
-    raw: bytes
-
-
-@dataclass
-class _Table:
-    """Per row, one of a few encoded byte strings (``codes`` index ``entries``)."""
-
-    codes: npt.NDArray[np.intp]
-    entries: list[bytes]
-
-
-@dataclass
-class _Address:
-    """A 16-byte address column as a length-delimited bytes field (always present)."""
-
-    tag: bytes
-    raw: IntArray
-
-
-_Item = _Varint | _Const | _Table | _Address
-
-
-def _family_name(fam: int) -> str:
-    # Same text as the reference encoder and SocketBatch.to_records.
-    return c.FAMILY_NAMES.get(fam, str(fam))
-
-
-_BY_NUMBER = sorted(FIELDS, key=lambda f: f.number)
-
-
-def _items(batch: SocketBatch) -> list[_Item]:
-    """Every field of the record, ascending by field number, as items."""
-    m = batch.meta
-    n = batch.n
-    lengths = batch.lengths
-    meta_values: dict[str, int | str | bool] = {
-        "schema_version": m.schema_version, "daemon_version": m.daemon_version,
-        "timestamp_ns": m.timestamp_ns, "hostname": m.hostname, "location": m.location,
-        "label": m.label, "tag": m.tag, "poll_id": m.poll_id, "poll_dump_interrupted": m.dump_interrupted,
-    }
-    per_row: dict[str, Callable[[], _Item | None]] = {
-        "record_counter": lambda: _Varint(
-            tag(60, 0), np.arange(n, dtype=np.uint64) + np.uint64(m.record_counter_start & _M64), True),
-        "socket_read_timestamp_ns": lambda: _Varint(
-            tag(3002, 0), batch.read_ns.astype(np.int64, copy=False).view(np.uint64), True),
-        "tcp_info_length": lambda: _Varint(tag(3004, 0), _group_lengths(batch, "tcp_info"), False),
-        "inet_diag_msg_family_name": lambda: _family_table(batch),
-        "congestion_algorithm_string": lambda: _congestion_table(batch),
-        SOURCE: lambda: _Address(tag(1007, 2), batch.columns[SOURCE]),
-        DESTINATION: lambda: _Address(tag(1008, 2), batch.columns[DESTINATION]),
-        DEST_PREFIX: lambda: (_Address(tag(3401, 2), batch.columns[DEST_PREFIX])
-                              if DEST_PREFIX in batch.columns else None),
-        "sample_rate_ppm": lambda: _Varint(tag(3350, 0), batch.stage_column("sample_rate_ppm"), False),
-        "closed": lambda: _Varint(tag(3351, 0), batch.columns["closed"], False) if "closed" in batch.columns else None,
-    }
-    for name in ORIGIN_FIELDS:  # issue 10: per row, one entry of the batch's namespace table
-        per_row[name] = functools.partial(_origin_table, batch, name)
-    # Group lengths' extremes once: most groups are fully present or fully absent in a batch.
-    extremes: dict[str, tuple[int, int]] = {}
-    for g, lens in lengths.items():
-        extremes[g] = (int(lens.min()), int(lens.max())) if n else (0, 0)
-
-    items: list[_Item] = []
-    pending_const = b""
-    for f in _BY_NUMBER:
-        if f.name in meta_values:
-            pending_const += field_bytes(f.number, meta_values[f.name])
-            continue
-        if f.name == "congestion_algorithm_enum":
-            continue  # part of the congestion table item (its number follows the string's)
-        item = per_row[f.name]() if f.name in per_row else _kernel_varint(batch, f, extremes)
-        if item is None:
-            continue
-        if pending_const:
-            items.append(_Const(pending_const))
-            pending_const = b""
-        items.append(item)
-    if pending_const:
-        items.append(_Const(pending_const))
-    return items
-
-
-def _group_lengths(batch: SocketBatch, group: str) -> IntArray:
-    lens = batch.lengths.get(group)
-    return np.zeros(batch.n, dtype=np.int32) if lens is None else lens
-
-
-def _kernel_varint(batch: SocketBatch, f: Field, extremes: dict[str, tuple[int, int]]) -> _Varint | None:
-    if f.group != "inet_diag_msg":
-        lo, hi = extremes.get(f.group, (0, 0))
-        if hi < f.end:
-            return None  # no row carries it (or, for enrichment fields, the stage is off)
-    col = batch.columns[f.name]
-    if f.group != "inet_diag_msg" and lo < f.end:
-        col = np.where(batch.lengths[f.group] >= f.end, col, col.dtype.type(0))
-    return _Varint(tag(f.number, 0), col, col.dtype.itemsize > 4)
-
-
-def _origin_table(batch: SocketBatch, name: str) -> _Table | None:
-    if batch.origin_codes is None:
-        return None
-    number = FIELD_BY_NAME[name].number
-    entries = [field_bytes(number, getattr(o, name)) for o in batch.origins]
-    return _Table(batch.origin_codes, entries) if any(entries) else None
-
-
-def _family_table(batch: SocketBatch) -> _Table:
-    codes, uniq = small_codes(batch.columns["inet_diag_msg_family"])
-    return _Table(codes, [field_bytes(3003, _family_name(int(v))) for v in uniq])
-
-
-def _congestion_table(batch: SocketBatch) -> _Table | None:
-    n = batch.n
-    present = _group_lengths(batch, "congestion") > 0
-    if not present.any():
-        return None
-    # S16 keeps trailing NULs as padding, so equal raw bytes are equal names.
-    raw = np.ascontiguousarray(batch.congestion).view(np.uint64).reshape(n, 2)
-    codes, uniq = small_codes(raw)
-    entries = []
-    for u in uniq:
-        name = np.asarray(u, dtype=np.uint64).tobytes().rstrip(b"\0").decode("ascii", "replace")
-        entries.append(field_bytes(1300, name) + field_bytes(1301, CONGESTION_ENUM.get(name, 0)))
-    codes = np.where(present, codes, len(entries))
-    entries.append(b"")
-    return _Table(codes, entries)
 
 
 # --- the two sweeps ----------------------------------------------------------------------------------
@@ -217,21 +67,21 @@ def _congestion_table(batch: SocketBatch) -> _Table | None:
 class _Plan:
     """Per item: encoded length per row and how many words its stores write."""
 
-    item: _Item
+    item: Item
     lens: npt.NDArray[np.uint8] | int
     n_words: int
     #: The longest encoded length in any row (varints).
     longest: int = 0
-    # _Varint: tables by encoded length; _Table: entry words and lengths.
+    # Varint: tables by encoded length; Table: entry words and lengths.
     tables: tuple[Any, ...] = ()
 
 
-def _plan(item: _Item) -> _Plan:
-    if isinstance(item, _Const):
+def _plan(item: Item) -> _Plan:
+    if isinstance(item, Const):
         return _Plan(item, len(item.raw), (len(item.raw) + 7) // 8)
-    if isinstance(item, _Address):
+    if isinstance(item, Address):
         return _Plan(item, len(item.tag) + 1 + 16, 3)
-    if isinstance(item, _Table):
+    if isinstance(item, Table):
         n_words = max(1, max((len(e) + 7) // 8 for e in item.entries))
         words = np.array([le_words(e, n_words) for e in item.entries], dtype=np.uint64).reshape(-1, n_words)
         lens = np.array([len(e) for e in item.entries], dtype=np.uint8)
@@ -254,17 +104,17 @@ class _Unsupported(Exception):
 def _store_item(view: U64, pos: npt.NDArray[np.int64], p: _Plan, rows: slice) -> None:
     """Write item ``p`` of the rows ``rows`` at byte positions ``pos``."""
     item = p.item
-    if isinstance(item, _Const):
+    if isinstance(item, Const):
         for j, w in enumerate(le_words(item.raw, p.n_words)):
             view[pos + 8 * j if j else pos] = np.uint64(w)
         return
-    if isinstance(item, _Table):
+    if isinstance(item, Table):
         (table_words,) = p.tables
         picked = table_words[item.codes[rows]]
         for j in range(p.n_words):
             view[pos + 8 * j if j else pos] = picked[:, j]
         return
-    if isinstance(item, _Address):
+    if isinstance(item, Address):
         addr = item.raw[rows]
         block = np.zeros((len(addr), 24), dtype=np.uint8)
         block[:, :len(item.tag)] = np.frombuffer(item.tag, dtype=np.uint8)
@@ -281,9 +131,9 @@ def _store_item(view: U64, pos: npt.NDArray[np.int64], p: _Plan, rows: slice) ->
 
 
 def _varint_words(p: _Plan, rows: slice) -> tuple[U64, U64]:
-    """Tag and varint of a :class:`_Varint` item as two little-endian words (bytes 0-7, 8-15)."""
+    """Tag and varint of a :class:`Varint` item as two little-endian words (bytes 0-7, 8-15)."""
     item = p.item
-    assert isinstance(item, _Varint) and not isinstance(p.lens, int)
+    assert isinstance(item, Varint) and not isinstance(p.lens, int)
     cont_lo, cont_hi = p.tables
     tl = len(item.tag)
     tag = np.uint64(int.from_bytes(item.tag, "little"))
@@ -332,7 +182,7 @@ def _units(plans: list[_Plan]) -> list[list[_Plan]]:
     for p in plans:
         if not p.n_words:
             continue
-        if isinstance(p.item, _Varint) and p.n_words == 1:
+        if isinstance(p.item, Varint) and p.n_words == 1:
             if used + p.longest <= 8:
                 units[-1].append(p)
                 used += p.longest
@@ -345,8 +195,8 @@ def _units(plans: list[_Plan]) -> list[list[_Plan]]:
     return units
 
 
-def _row_header(rec_len: IntArray) -> _Varint:
-    return _Varint(ROW_TAG, rec_len.astype(np.uint64), True)
+def _row_header(rec_len: IntArray) -> Varint:
+    return Varint(ROW_TAG, rec_len.astype(np.uint64), True)
 
 
 def encode_rows(batch: SocketBatch, *, list_entries: bool) -> EncodedRows:
@@ -362,7 +212,7 @@ def encode_rows(batch: SocketBatch, *, list_entries: bool) -> EncodedRows:
 
 def _encode(batch: SocketBatch, list_entries: bool) -> EncodedRows:
     n = batch.n
-    plans = [_plan(it) for it in _items(batch)]
+    plans = [_plan(it) for it in items(batch)]
     rec_len = np.zeros(n, dtype=np.int64)
     for p in plans:
         rec_len += p.lens

@@ -19,6 +19,8 @@ from xtcp_async.netlink.fields import (
     CONGESTION_ENUM_NAMES,
     FIELD_BY_NAME,
     FIELDS,
+    GROUP_BY_ATTR,
+    KERNEL_INT_FIELDS,
     STAGE_DEFAULTS,
     Field,
 )
@@ -242,10 +244,15 @@ def _concat_origins(batches: list[SocketBatch]) -> dict[str, Any]:
 
 
 def empty_batch() -> SocketBatch:
-    """A batch of no sockets with every column present."""
-    from xtcp_async.netlink.decode import decode_messages
-
-    return decode_messages([]).batch
+    """A batch of no sockets with every column present (the decoders' keys, from the field table)."""
+    columns: dict[str, IntArray] = {f.name: np.zeros(0, dtype=field_dtype(f)) for f in KERNEL_INT_FIELDS}
+    kernel_groups = {"inet_diag_msg", *(g.name for g in GROUP_BY_ATTR.values())}
+    for f in FIELDS:
+        if f.group in kernel_groups and f.proto_type == "bytes" and f.size > 0:
+            columns[f.name] = np.zeros((0, f.size), dtype=np.uint8)
+    lengths: dict[str, IntArray] = {g.name: np.zeros(0, dtype=np.int32) for g in GROUP_BY_ATTR.values()}
+    lengths["inet_diag_msg"] = np.zeros(0, dtype=np.int32)
+    return SocketBatch(0, columns, lengths, np.zeros(0, dtype="S16"), np.zeros(0, dtype=np.int64))
 
 
 def field_dtype(f: Field) -> type[np.unsignedinteger[Any]]:

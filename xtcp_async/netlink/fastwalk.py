@@ -1,4 +1,4 @@
-"""The walk of :mod:`xtcp_async.netlink.decode`, done for whole runs of messages with numpy.
+"""The scalar walk of :mod:`xtcp_async.netlink.walk`, done for whole runs of messages with numpy.
 
 Why: the scalar walk costs 2-4 µs per socket in Python, most of a poll's budget at 120k
 sockets. But a dump is repetitive: consecutive messages mostly have the same length, and
@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xtcp_async.netlink import constants as c
-from xtcp_async.netlink import decode as d
+from xtcp_async.netlink import walk as sw
 from xtcp_async.netlink.fields import GROUP_BY_ATTR, KNOWN_UNDECODED_ATTRS
 
 I64 = npt.NDArray[np.int64]
@@ -53,7 +53,7 @@ class ArrayWalk:
     attrs: dict[int, tuple[I64, I64, I64]]
 
     @staticmethod
-    def from_scalar(w: d._Walk) -> ArrayWalk:
+    def from_scalar(w: sw.ScalarWalk) -> ArrayWalk:
         """The scalar walk's lists as arrays."""
         attrs = {
             a: (np.array(w.attr_rows[a], dtype=np.int64), np.array(w.attr_offs[a], dtype=np.int64),
@@ -75,7 +75,7 @@ class _Template:
 
 
 def _walk_attrs(words: memoryview, msg: int, nl_len: int) -> _Template:
-    """The attribute loop of ``decode._walk_chunk`` for the message at byte ``msg``."""
+    """The attribute loop of ``walk.walk_chunk`` for the message at byte ``msg``."""
     t = _Template()
     a = c.NLMSG_HDRLEN + c.INET_DIAG_MSG_LEN
     while a + c.NLA_HDRLEN <= nl_len:
@@ -83,16 +83,16 @@ def _walk_attrs(words: memoryview, msg: int, nl_len: int) -> _Template:
         t.reads.append((a, word))
         a_len, a_type = word & 0xFFFF, word >> 16
         if a_len < c.NLA_HDRLEN:
-            t.problems[d.BAD_ATTRIBUTE_LENGTH] += 1
+            t.problems[sw.BAD_ATTRIBUTE_LENGTH] += 1
             break
         if a + a_len > nl_len:
-            t.problems[d.ATTRIBUTE_OVERRUN] += 1
+            t.problems[sw.ATTRIBUTE_OVERRUN] += 1
             break
         a_type &= c.NLA_TYPE_MASK
         if a_type in GROUP_BY_ATTR:
             t.entries.append((a_type, a + c.NLA_HDRLEN, a_len - c.NLA_HDRLEN))
         elif a_type not in KNOWN_UNDECODED_ATTRS:
-            t.problems[d.UNKNOWN_ATTRIBUTE] += 1
+            t.problems[sw.UNKNOWN_ATTRIBUTE] += 1
         a += (a_len + 3) & ~3
     return t
 
@@ -168,11 +168,11 @@ def _boundaries_one(words: memoryview, off: int, end: int) -> tuple[list[int], b
     return out, off >= end
 
 
-def fast_walk(joined: npt.NDArray[np.uint8], chunk_lens: list[int], bases: list[int], res: d.DecodeResult,
+def fast_walk(joined: npt.NDArray[np.uint8], chunk_lens: list[int], bases: list[int], res: sw.DecodeResult,
               ) -> ArrayWalk:
     """Walk every chunk (laid out in ``joined`` at ``bases``) into an :class:`ArrayWalk`.
 
-    Updates ``res`` exactly as ``decode._walk_chunk`` over every chunk in order would.
+    Updates ``res`` exactly as ``walk.walk_chunk`` over every chunk in order would.
     """
     u32 = np.frombuffer(joined, dtype=np.uint32)
     u16 = np.frombuffer(joined, dtype=np.uint16)
@@ -190,22 +190,22 @@ def fast_walk(joined: npt.NDArray[np.uint8], chunk_lens: list[int], bases: list[
         res.dump_interrupted = True
     reply = (nl_flags & c.NLM_F_REQUEST) == 0
     problems = res.problems
-    _count(problems, d.REQUEST_MESSAGE, len(starts) - int(reply.sum()))
+    _count(problems, sw.REQUEST_MESSAGE, len(starts) - int(reply.sum()))
     sock = reply & (nl_type == c.SOCK_DIAG_BY_FAMILY)
     short = sock & (nl_len < c.NLMSG_HDRLEN + c.INET_DIAG_MSG_LEN)
-    _count(problems, d.SHORT_INET_DIAG_MSG, int(short.sum()))
+    _count(problems, sw.SHORT_INET_DIAG_MSG, int(short.sum()))
     sock &= ~short
     if (reply & (nl_type == c.NLMSG_DONE)).any():
         res.done = True
     other = reply & (nl_type != c.SOCK_DIAG_BY_FAMILY) & (nl_type != c.NLMSG_DONE)
-    _count(problems, d.UNKNOWN_MESSAGE_TYPE,
+    _count(problems, sw.UNKNOWN_MESSAGE_TYPE,
            int((other & (nl_type != c.NLMSG_ERROR) & (nl_type != c.NLMSG_NOOP)).sum()))
     chunk_of_start = np.searchsorted(base_arr, starts, side="right") - 1
     # (chunk, position) keys keep NLMSG_ERROR errnos in stream order across both walks.
     errors: list[tuple[int, int, int]] = []
     for s, ln in zip(starts[other & (nl_type == c.NLMSG_ERROR)].tolist(),
                      nl_len[other & (nl_type == c.NLMSG_ERROR)].tolist(), strict=True):
-        errno = -d._ERRNO.unpack_from(joined.data, s + c.NLMSG_HDRLEN)[0] if ln >= 20 else 0
+        errno = -sw.ERRNO.unpack_from(joined.data, s + c.NLMSG_HDRLEN)[0] if ln >= 20 else 0
         if errno:
             errors.append((int(np.searchsorted(base_arr, s, side="right")) - 1, s, errno))
 
@@ -236,10 +236,10 @@ def fast_walk(joined: npt.NDArray[np.uint8], chunk_lens: list[int], bases: list[
         return fast
 
     # -- chunks the scalar walk owns ----------------------------------------------------------------
-    w = d._Walk()
+    w = sw.ScalarWalk()
     for i in np.nonzero(scalar)[0].tolist():
-        sub = d.DecodeResult(batch=res.batch)
-        d._walk_chunk(joined[bases[i]:bases[i] + chunk_lens[i]].tobytes(), bases[i], i, w, sub)
+        sub = sw.DecodeResult(batch=res.batch)
+        sw.walk_chunk(joined[bases[i]:bases[i] + chunk_lens[i]].tobytes(), bases[i], i, w, sub)
         res.messages += sub.messages
         res.problems.update(sub.problems)
         res.done = res.done or sub.done

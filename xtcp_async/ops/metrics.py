@@ -25,7 +25,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from xtcp_async import __version__
+from xtcp_async import __version__, native
 from xtcp_async.buildinfo import git_commit
 from xtcp_async.ops.tcp_health import TcpHealth, TcpHealthCollector
 
@@ -49,6 +49,9 @@ class ServiceCollector(Collector):
         s = self.service.stats
         yield InfoMetricFamily(f"{PREFIX}_build", "Version of xtcp_async and the git commit it was built from.",
                                value={"version": __version__, "commit": git_commit()})
+        # issue 13: which decode/encode path runs (c: the compiled core; numpy: it is not built).
+        yield InfoMetricFamily(f"{PREFIX}_codec_path", "Decoder and encoder in use (c or numpy).",
+                               value={"path": native.PATH})
 
         def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
             return CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)

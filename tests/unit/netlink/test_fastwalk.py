@@ -1,4 +1,5 @@
-"""The fast walk decodes exactly what the scalar walk (the specification) decodes."""
+"""The numpy walk and the compiled core decode exactly what the scalar walk (the specification) decodes,
+and every encoder writes the same bytes for what they decode."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ import itertools
 import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.fixtures import fixtures_dir, is_zeroed, iter_mlab_messages, iter_pcap_netlink, require_fixtures
+from tests.support.paths import assert_paths_agree
 from tests.unit.netlink.synth import diag_msg, done_msg, error_msg, nla, tcp_info
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink import fastwalk
-from xtcp_async.netlink.decode import DecodeResult, decode_messages
+from xtcp_async.netlink.decode import DecodeResult
 
 # Blank upstream files (e.g. 6_1_103_tcp_1000_sockets.pcap is all zero bytes) hold nothing to decode.
 ALL_PCAPS = [p for p in sorted((fixtures_dir() / "xtcp2").glob("*/*.pcap")) if not is_zeroed(p)]
@@ -28,24 +29,8 @@ def test_fixtures_are_present() -> None:
 
 
 def assert_same(chunks: list[bytes]) -> DecodeResult:
-    """Fast and scalar decodes of ``chunks`` agree on every column, length, counter and flag."""
-    read_ns = list(range(100, 100 + len(chunks)))
-    fast = decode_messages(chunks, read_ns)
-    ref = decode_messages(chunks, read_ns, fast=False)
-    a, b = fast.batch, ref.batch
-    assert a.n == b.n
-    assert a.columns.keys() == b.columns.keys()
-    for name in a.columns:
-        np.testing.assert_array_equal(a.columns[name], b.columns[name], err_msg=name)
-    assert a.lengths.keys() == b.lengths.keys()
-    for name in a.lengths:
-        np.testing.assert_array_equal(a.lengths[name], b.lengths[name], err_msg=name)
-    np.testing.assert_array_equal(a.congestion, b.congestion)
-    np.testing.assert_array_equal(a.read_ns, b.read_ns)
-    assert fast.problems == ref.problems
-    assert fast.errors == ref.errors
-    assert (fast.done, fast.dump_interrupted, fast.messages) == (ref.done, ref.dump_interrupted, ref.messages)
-    return fast
+    """Scalar, numpy and compiled decodes of ``chunks`` agree on everything; payloads are byte-identical."""
+    return assert_paths_agree(chunks)
 
 
 def _pcap_chunks(path: Path) -> list[bytes]:

@@ -13,7 +13,7 @@ from xtcp_async.ops.metrics import build_registry
 from xtcp_async.service import Service
 
 #: Every label the service's own metrics may carry: all bounded by configuration, none by traffic.
-BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "commit", "le"}
+BOUNDED_LABELS = {"family", "sink", "reason", "kind", "queue", "version", "commit", "le", "path"}
 
 
 def scrape(service: Service) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -144,3 +144,12 @@ def test_build_info_names_the_version_and_the_commit(make_service: Callable[...,
     ((labels, value),) = scrape(make_service())["xtcp_build_info"].items()
     assert value == 1
     assert dict(labels)["commit"] == git_commit() != "unknown"
+
+
+def test_codec_path_says_which_decoder_and_encoder_run(make_service: Callable[..., Service]) -> None:
+    """xtcp_codec_path_info carries path="c" where the compiled core is loaded, else path="numpy"."""
+    from xtcp_async import native
+
+    got = scrape(make_service())
+    assert got["xtcp_codec_path_info"] == {(("path", native.PATH),): 1.0}
+    assert ("c" if native.CORE is not None else "numpy") == native.PATH
