@@ -94,11 +94,6 @@ class Settings(BaseSettings):
     #: Seconds between namespace rediscoveries; None: before every poll.
     netns_rescan: float | None = Field(default=None, gt=0)
 
-    @field_validator("netns", mode="before")
-    @classmethod
-    def _netns_list(cls, v: Any) -> Any:
-        return _split_list(v)
-
     @field_validator("netns")
     @classmethod
     def _netns(cls, v: list[str]) -> list[str]:
@@ -144,11 +139,6 @@ class Settings(BaseSettings):
     heartbeat: int = Field(default=0, ge=0)
     emit_fields: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EMIT_FIELDS))
 
-    @field_validator("exclude_port", "emit_fields", mode="before")
-    @classmethod
-    def _what_lists(cls, v: Any) -> Any:
-        return _split_list(v)
-
     @field_validator("sample", mode="before")
     @classmethod
     def _samples(cls, v: Any) -> Any:
@@ -188,7 +178,7 @@ class Settings(BaseSettings):
         # URLs may hold commas (several broker hosts), so a string splits on whitespace only.
         return v.split() if isinstance(v, str) else v
 
-    @field_validator("states", "aggregate_by", mode="before")
+    @field_validator("states", "aggregate_by", "netns", "exclude_port", "emit_fields", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         return _split_list(v)

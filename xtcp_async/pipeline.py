@@ -454,11 +454,7 @@ class Encoder:
             async with self.turns.turn():
                 encoded = encode_aggregates(records, group.format)
             for runner, cap in group.runners:
-                packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
-                if packed.too_large:
-                    runner.stats.drop("record_too_large", packed.too_large)
-                for payload in packed.payloads:
-                    runner.offer(payload, poll.poll_id)
+                await self._offer(runner, cap, encoded, group.format, poll)
 
     async def _concat(self, batches: list[SocketBatch]) -> SocketBatch:
         async with self.turns.turn():
@@ -481,12 +477,17 @@ class Encoder:
         for group in self.groups:
             encoded = await self._encode(batch, group.format)
             for runner, cap in group.runners:
-                async with self.turns.turn():
-                    packed = pack_rows(encoded, group.format, max_bytes=cap, max_rows=self.max_rows)
-                if packed.too_large:
-                    self.stats.records_too_large += packed.too_large
-                    runner.stats.drop("record_too_large", packed.too_large)
-                self.stats.payloads_encoded += len(packed.payloads)
-                self.stats.bytes_encoded += sum(len(p) for p in packed.payloads)
-                for payload in packed.payloads:
-                    runner.offer(payload, poll.poll_id)
+                await self._offer(runner, cap, encoded, group.format, poll)
+
+    async def _offer(self, runner: SinkRunner, cap: int, encoded: EncodedRows, fmt: str, poll: PollInfo) -> None:
+        """Pack encoded rows into one sink's payloads and hand them over (never waits on the sink);
+        every payload and every record too large for the sink is counted."""
+        async with self.turns.turn():
+            packed = pack_rows(encoded, fmt, max_bytes=cap, max_rows=self.max_rows)
+        if packed.too_large:
+            self.stats.records_too_large += packed.too_large
+            runner.stats.drop("record_too_large", packed.too_large)
+        self.stats.payloads_encoded += len(packed.payloads)
+        self.stats.bytes_encoded += sum(len(p) for p in packed.payloads)
+        for payload in packed.payloads:
+            runner.offer(payload, poll.poll_id)
