@@ -48,9 +48,9 @@ ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 3072, "protobuf-single": 307
 if native.CORE is not None:  # issue 13: the compiled encoders: ~0.4 µs/row protobuf, ~2.5 µs/row jsonl
     ENCODE_SLICE_ROWS.update({"jsonl": 2048, "protobuf-list": 10240, "protobuf-single": 10240})
 
-#: Decode once this many bytes of replies have arrived (≈2k sockets): small enough to keep
+#: Decode once this many bytes of replies have arrived (≈4k sockets): small enough to keep
 #: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
-DECODE_BYTES = 1024 * 1024
+DECODE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -378,6 +378,21 @@ class Decoder:
         return batch
 
 
+def split_rows(batches: list[SocketBatch], cut: int) -> tuple[list[SocketBatch], list[SocketBatch]]:
+    """The first ``cut`` rows of ``batches`` and the rest, as views (a batch on the line is sliced)."""
+    head: list[SocketBatch] = []
+    for i, b in enumerate(batches):
+        if cut >= b.n:
+            head.append(b)
+            cut -= b.n
+            continue
+        if cut:
+            head.append(b.slice(0, cut))
+        rest = b.slice(cut, b.n)
+        return head, [rest, *batches[i + 1:]] if rest.n else batches[i + 1:]
+    return head, []
+
+
 @dataclass
 class SinkGroup:
     """Sinks that share a format; each gets payloads packed to its own byte cap."""
@@ -406,6 +421,9 @@ class Encoder:
         self.groups = groups
 
     async def run(self) -> None:
+        # Decoded batches wait here, as they are (views, never concatenated), until max_rows of
+        # them or the poll's end; then each is encoded on its own and the payloads are packed
+        # across them (copying 10k rows of ~100 columns into one batch first was ~5% of a poll).
         pending: list[SocketBatch] = []
         poll: PollInfo | None = None
         rows = 0
@@ -414,7 +432,7 @@ class Encoder:
             item = await self.inq.get()
             if item is None:
                 if pending and poll is not None:
-                    await self._emit(await self._concat(pending), poll)
+                    await self._emit(pending, poll)
                 return
             if isinstance(item, PollBatch):
                 poll = item.poll
@@ -426,15 +444,14 @@ class Encoder:
                     rows += batch.n
                     poll_rows += batch.n
                 if rows >= self.max_rows:
-                    whole = await self._concat(pending)
                     cut = (rows // self.max_rows) * self.max_rows
-                    await self._emit(whole.slice(0, cut), poll)
-                    rest = whole.slice(cut, whole.n)
-                    pending, rows = ([rest], rest.n) if rest.n else ([], 0)
+                    head, pending = split_rows(pending, cut)
+                    await self._emit(head, poll)
+                    rows -= cut
                 continue
             # PollEnd: a batch never spans two polls.
             if pending:
-                await self._emit(await self._concat(pending), item.poll)
+                await self._emit(pending, item.poll)
                 pending, rows = [], 0
             self.stats.last_poll_sockets = poll_rows
             poll_rows = 0
@@ -456,30 +473,28 @@ class Encoder:
             for runner, cap in group.runners:
                 await self._offer(runner, cap, encoded, group.format, poll)
 
-    async def _concat(self, batches: list[SocketBatch]) -> SocketBatch:
-        async with self.turns.turn():
-            return SocketBatch.concat(batches)
-
-    async def _encode(self, batch: SocketBatch, fmt: str) -> EncodedRows:
+    async def _encode(self, batches: list[SocketBatch], fmt: str) -> list[EncodedRows]:
         parts: list[EncodedRows] = []
         step = ENCODE_SLICE_ROWS[fmt]
-        for start in range(0, batch.n, step):
-            async with self.turns.turn():
-                parts.append(encode_rows(batch.slice(start, start + step), fmt))
-        async with self.turns.turn():
-            return EncodedRows.join(parts)
+        for batch in batches:
+            for start in range(0, batch.n, step):
+                async with self.turns.turn():
+                    parts.append(encode_rows(batch.slice(start, start + step), fmt))
+        return parts
 
-    async def _emit(self, batch: SocketBatch, poll: PollInfo) -> None:
-        if poll.incomplete and not batch.meta.dump_interrupted:
+    async def _emit(self, batches: list[SocketBatch], poll: PollInfo) -> None:
+        if poll.incomplete:
             # The poll failed or was cut after these rows were decoded: say so on them.
-            batch = batch.with_meta(replace(batch.meta, dump_interrupted=True))
+            batches = [b if b.meta.dump_interrupted else b.with_meta(replace(b.meta, dump_interrupted=True))
+                       for b in batches]
         self.stats.batches_encoded += 1
         for group in self.groups:
-            encoded = await self._encode(batch, group.format)
+            encoded = await self._encode(batches, group.format)
             for runner, cap in group.runners:
                 await self._offer(runner, cap, encoded, group.format, poll)
 
-    async def _offer(self, runner: SinkRunner, cap: int, encoded: EncodedRows, fmt: str, poll: PollInfo) -> None:
+    async def _offer(self, runner: SinkRunner, cap: int, encoded: EncodedRows | list[EncodedRows], fmt: str,
+                     poll: PollInfo) -> None:
         """Pack encoded rows into one sink's payloads and hand them over (never waits on the sink);
         every payload and every record too large for the sink is counted."""
         async with self.turns.turn():

@@ -51,6 +51,20 @@ static FieldSpec g_raw_fields[MAX_FIELDS];
 static int g_n_raw = 0;
 static int g_n_u32 = 0, g_n_u64 = 0;
 
+/* The gather's program, built by configure() from the field specs: per source (the header, then
+ * each attribute group) its integer fields sorted by kind, so the per-row loop for a source that
+ * carries all its fields is a few tight loops of plain loads and stores instead of one generic
+ * branchy step per field (that step was ~4 ns per field, 0.5 µs per socket). */
+enum { K32, K64, K8, K16, KGEN, N_KINDS };
+#define MAX_SRC (MAX_GROUPS + 1)
+typedef struct {
+    int start[N_KINDS], count[N_KINDS]; /* ranges of g_ops (KGEN: indexes into g_int_fields) */
+    int need;                           /* bytes a payload needs to carry every field of this source */
+} SrcProgram;
+typedef struct { int off; int field; } Op; /* field: index into g_int_fields */
+static Op g_ops[MAX_FIELDS];
+static SrcProgram g_src[MAX_SRC];         /* [0]: the inet_diag_msg header, [g + 1]: group g */
+
 /* Kernel ABI numbers, passed in from netlink/constants.py. */
 static long c_hdrlen = 16, c_msglen = 72, c_nla_hdrlen = 4, c_type_mask = 0x3FFF;
 static long c_sock_diag = 20, c_done = 3, c_error = 2, c_noop = 1;
@@ -91,6 +105,35 @@ static int read_spec(PyObject *t, FieldSpec *f) {
         return -1;
     }
     return 0;
+}
+
+static int field_kind(const FieldSpec *f) {
+    if (f->big_endian || f->width) return KGEN;
+    if (f->size == 4 && !f->wide) return K32;
+    if (f->size == 8 && f->wide) return K64;
+    if (f->size == 1 && !f->wide) return K8;
+    if (f->size == 2 && !f->wide) return K16;
+    return KGEN;
+}
+
+static void build_programs(void) {
+    int used = 0;
+    for (int s = 0; s <= g_n_groups; s++) {
+        SrcProgram *p = &g_src[s];
+        p->need = 0;
+        for (int k = 0; k < N_KINDS; k++) {
+            p->start[k] = used;
+            for (int i = 0; i < g_n_int; i++) {
+                const FieldSpec *f = &g_int_fields[i];
+                if (f->group + 1 != s || field_kind(f) != k) continue;
+                g_ops[used].off = f->offset;
+                g_ops[used].field = i;
+                used++;
+                if (f->offset + f->size > p->need) p->need = f->offset + f->size;
+            }
+            p->count[k] = used - p->start[k];
+        }
+    }
 }
 
 /* configure(constants: dict, groups: tuple[(attr, size, counts_long)], undecoded: tuple[int],
@@ -157,6 +200,7 @@ static PyObject *fc_configure(PyObject *self, PyObject *args) {
     g_n_raw = (int)PyTuple_GET_SIZE(raws);
     for (int i = 0; i < g_n_raw; i++)
         if (read_spec(PyTuple_GET_ITEM(raws, i), &g_raw_fields[i]) < 0) return NULL;
+    build_programs();
     g_configured = 1;
     Py_RETURN_NONE;
 }
@@ -215,6 +259,13 @@ static int walk_chunk(const unsigned char *buf, size_t end, int64_t chunk_index,
         if (nl_len < hdr) { w->problems[P_BAD_MESSAGE_LENGTH]++; return 0; }
         if (off + nl_len > end) { w->problems[P_TRUNCATED_MESSAGE]++; return 0; }
         w->messages++;
+        /* The attribute walk below is a chain of dependent loads (each header gives the next
+         * one's offset); with the dump cold in cache each step waited on memory (~30% of the
+         * decode). Ask for the lines of the message after next while this one is walked. */
+        if (off + 2 * (size_t)nl_len + 64 <= end) {
+            const unsigned char *ahead = m + 2 * (size_t)nl_len;
+            for (size_t k = 0; k < nl_len; k += 64) __builtin_prefetch(ahead + k);
+        }
         if (nl_flags & c_f_dump_intr) w->interrupted = 1;
         if (nl_flags & c_f_request) {
             w->problems[P_REQUEST_MESSAGE]++;
@@ -296,6 +347,17 @@ static inline uint64_t read_int(const unsigned char *p, int size, int big_endian
     return v;
 }
 
+/* One integer field of one row, read only if the payload carries all of it (else 0). */
+static inline void gather_one(const FieldSpec *f, const unsigned char *base, int32_t have, void *dst, Py_ssize_t r) {
+    uint64_t v = 0;
+    if (base != NULL && have >= f->offset + f->size) {
+        v = read_int(base + f->offset, f->size, f->big_endian);
+        if (f->width) v = (v >> f->shift) & (f->width >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << f->width) - 1));
+    }
+    if (f->wide) ((uint64_t *)dst)[r] = v;
+    else ((uint32_t *)dst)[r] = (uint32_t)v;
+}
+
 /* decode(chunks: sequence of bytes-like, alloc: callable(n) -> (u32, u64, lengths, raws, cong, row_chunk))
  *   -> (n, problems: tuple[int], too_long: tuple[int] per group, done, interrupted, messages, errors) */
 static PyObject *fc_decode(PyObject *self, PyObject *args) {
@@ -351,28 +413,48 @@ static PyObject *fc_decode(PyObject *self, PyObject *args) {
     int64_t *rowc = brow.b.buf;
     int64_t too_long[MAX_GROUPS];
     memset(too_long, 0, sizeof too_long);
+    /* Each op's column (its row of the u32 or u64 matrix), in g_ops order. */
+    void *dst[MAX_FIELDS];
+    for (int j = 0; j < g_n_int; j++) {
+        const FieldSpec *f = &g_int_fields[g_ops[j].field];
+        dst[j] = f->wide ? (void *)(u64 + (size_t)f->index * (size_t)n) : (void *)(u32 + (size_t)f->index * (size_t)n);
+    }
 
     for (Py_ssize_t r = 0; r < n; r++) {
         const unsigned char **ap = w.attr + (size_t)r * G;
         const int32_t *lp = w.alen + (size_t)r * G;
+        /* Each row writes one value into each of ~100 columns: more store streams than the
+         * hardware prefetcher follows, and each new line of a column was a miss (the columns'
+         * memory is cold). Every 16 rows, ask for each column's line 64 rows ahead, for writing. */
+        if ((r & 15) == 0 && r + 64 < n) {
+            for (int j = 0; j < g_n_int; j++)
+                __builtin_prefetch((const unsigned char *)dst[j] + (size_t)(r + 64) * (g_int_fields[g_ops[j].field].wide ? 8 : 4), 1);
+            for (size_t g = 0; g < G; g++) __builtin_prefetch(lens + g * (size_t)n + (size_t)r + 64, 1);
+        }
         rowc[r] = w.chunk[r];
         for (size_t g = 0; g < G; g++) {
             lens[g * (size_t)n + (size_t)r] = lp[g];
             if (lp[g] > g_group_size[g] && g_group_counts_long[g]) too_long[g]++;
         }
-        for (int i = 0; i < g_n_int; i++) {
-            const FieldSpec *f = &g_int_fields[i];
+        for (int src = 0; src <= (int)G; src++) {
+            const SrcProgram *p = &g_src[src];
             const unsigned char *base;
             int32_t have;
-            if (f->group < 0) { base = w.msg[r]; have = (int32_t)c_msglen; }
-            else { base = ap[f->group]; have = lp[f->group]; }
-            uint64_t v = 0;
-            if (base != NULL && have >= f->offset + f->size) {
-                v = read_int(base + f->offset, f->size, f->big_endian);
-                if (f->width) v = (v >> f->shift) & (f->width >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << f->width) - 1));
+            if (src == 0) { base = w.msg[r]; have = (int32_t)c_msglen; }
+            else { base = ap[src - 1]; have = lp[src - 1]; }
+            if (base != NULL && have >= p->need) {
+                /* Every field of this source is inside its payload: no per-field checks. */
+                int j = p->start[K32], e = j + p->count[K32];
+                for (; j < e; j++) ((uint32_t *)dst[j])[r] = rd32(base + g_ops[j].off);
+                for (e = j + p->count[K64]; j < e; j++) { uint64_t v; memcpy(&v, base + g_ops[j].off, 8); ((uint64_t *)dst[j])[r] = v; }
+                for (e = j + p->count[K8]; j < e; j++) ((uint32_t *)dst[j])[r] = base[g_ops[j].off];
+                for (e = j + p->count[K16]; j < e; j++) ((uint32_t *)dst[j])[r] = rd16(base + g_ops[j].off);
+                for (e = j + p->count[KGEN]; j < e; j++) gather_one(&g_int_fields[g_ops[j].field], base, have, dst[j], r);
+            } else {
+                /* A source the row lacks (or carries shorter than known): each field checked. */
+                int j = p->start[K32], e = j + p->count[K32] + p->count[K64] + p->count[K8] + p->count[K16] + p->count[KGEN];
+                for (; j < e; j++) gather_one(&g_int_fields[g_ops[j].field], base, have, dst[j], r);
             }
-            if (f->wide) u64[(size_t)f->index * (size_t)n + (size_t)r] = v;
-            else u32[(size_t)f->index * (size_t)n + (size_t)r] = (uint32_t)v;
         }
         for (int i = 0; i < g_n_raw; i++) {
             const FieldSpec *f = &g_raw_fields[i];

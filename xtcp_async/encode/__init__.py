@@ -41,8 +41,8 @@ def encode_rows(batch: SocketBatch, fmt: str, *, path: str = "auto") -> EncodedR
     raise ValueError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
 
 
-def pack_rows(rows: EncodedRows, fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
-    """Split encoded rows into payloads for format ``fmt`` within the caps."""
+def pack_rows(rows: EncodedRows | list[EncodedRows], fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
+    """Split encoded rows (one part or several, in order) into payloads for format ``fmt`` within the caps."""
     return pack(rows, max_bytes=max_bytes, max_rows=max_rows, list_framing=fmt == "protobuf-list",
                 one_row_per_payload=fmt == "protobuf-single")
 

@@ -70,18 +70,27 @@ class Packed:
     too_large: int = 0
 
 
-def pack(rows: EncodedRows, *, max_bytes: int, max_rows: int, list_framing: bool,
+def pack(rows: EncodedRows | list[EncodedRows], *, max_bytes: int, max_rows: int, list_framing: bool,
          one_row_per_payload: bool = False) -> Packed:
-    """Split ``rows`` into payloads of at most ``max_rows`` rows and ``max_bytes`` bytes.
+    """Split ``rows`` (one part, or several read as one in order) into payloads of at most
+    ``max_rows`` rows and ``max_bytes`` bytes.
 
     ``list_framing`` puts the ClickHouse ProtobufList varint length in front of each payload
-    (counted in ``max_bytes``).
+    (counted in ``max_bytes``). Parts are never joined first: each payload's bytes are copied
+    once, straight from the parts it spans (joining 40 MB of rows per 120k-socket poll only to
+    copy them again cost a memmove the size of the poll).
     """
+    parts = [p for p in (rows if isinstance(rows, list) else [rows]) if p.n]
     out = Packed()
-    offs = rows.offsets
-    # A view: a payload's body is copied once, into the payload, not first into a slice.
-    data = memoryview(rows.data)
-    n = rows.n
+    if not parts:
+        return out
+    # Row offsets of all parts as one sequence of bytes, and where each part starts in it.
+    part_base = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([int(p.offsets[-1]) for p in parts], out=part_base[1:])
+    offs = parts[0].offsets if len(parts) == 1 else np.concatenate(
+        [parts[0].offsets] + [p.offsets[1:] + part_base[i] for i, p in enumerate(parts) if i])
+    views = [memoryview(p.data) for p in parts]
+    n = len(offs) - 1
     if one_row_per_payload:
         max_rows = 1
     # The outer varint takes at most this many bytes for a body within the cap.
@@ -99,7 +108,14 @@ def pack(rows: EncodedRows, *, max_bytes: int, max_rows: int, list_framing: bool
                         int(offs[start + 1] - offs[start]), max_bytes)
             start += 1
             continue
-        body = data[int(offs[start]):int(offs[end])]
-        out.payloads.append(varint(len(body)) + body if list_framing else body.tobytes())
+        lo, hi = int(offs[start]), int(offs[end])
+        pieces: list[bytes | memoryview] = [varint(hi - lo)] if list_framing else []
+        # The parts this payload spans, each cut to the payload's bytes.
+        k = 0 if len(parts) == 1 else int(np.searchsorted(part_base, lo, side="right")) - 1
+        while k < len(parts) and int(part_base[k]) < hi:
+            b0 = int(part_base[k])
+            pieces.append(views[k][max(lo - b0, 0):min(hi, int(part_base[k + 1])) - b0])
+            k += 1
+        out.payloads.append(b"".join(pieces))
         start = end
     return out

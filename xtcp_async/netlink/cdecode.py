@@ -24,10 +24,12 @@ _MSG_LEN = GROUP_BY_NAME["inet_diag_msg"].size
 
 
 def _alloc(n: int) -> tuple[Any, ...]:
-    return (np.zeros((N_U32, n), dtype=np.uint32), np.zeros((N_U64, n), dtype=np.uint64),
-            np.zeros((len(ATTR_GROUPS), n), dtype=np.int32),
-            tuple(np.zeros((n, f.size), dtype=np.uint8) for f in RAW_FIELDS),
-            np.zeros(n, dtype="S16"), np.zeros(n, dtype=np.int64))
+    # Uninitialised: the core writes every cell of every row (zero where a row lacks the field);
+    # zero-filling first was ~9% of a decode.
+    return (np.empty((N_U32, n), dtype=np.uint32), np.empty((N_U64, n), dtype=np.uint64),
+            np.empty((len(ATTR_GROUPS), n), dtype=np.int32),
+            tuple(np.empty((n, f.size), dtype=np.uint8) for f in RAW_FIELDS),
+            np.empty(n, dtype="S16"), np.empty(n, dtype=np.int64))
 
 
 def decode_native(core: Any, chunks: Sequence[bytes], read_ns: Sequence[int] | None) -> DecodeResult:

@@ -61,13 +61,13 @@ class DiagSocket:
 
     def __init__(self, *, recv_buffer_bytes: int = 64 * 1024, max_recvs_per_callback: int = 4,
                  max_pending_chunks: int = 16, rcvbuf_bytes: int = 1 << 20,
-                 opener: Callable[[int], socket.socket] | None = None, keep_buffer: bool = True,
+                 opener: Callable[[int], socket.socket] | None = None,
                  prefetch_bytes: int = 0) -> None:
-        # ≥32 KiB: the kernel sizes later dump chunks by our last recv (up to 32 KiB).
+        # ≥32 KiB: the kernel sizes later dump chunks by our last recv (up to 32 KiB). Each recv
+        # gets a fresh bytes object of this size, shrunk in place to what arrived: no buffer is
+        # kept per socket (issue 10: hundreds of namespaces' sockets), and no copy is made out of
+        # one (that copy was the size of the whole dump, ~60 MB per 120k-socket poll).
         self._buf_bytes = max(recv_buffer_bytes, 32 * 1024)
-        #: issue 10: one socket per network namespace, hundreds of them, dump a few at a time;
-        #: those allocate their buffer per dump (``keep_buffer=False``) instead of holding 64 KiB each.
-        self._buf: bytearray | None = bytearray(self._buf_bytes) if keep_buffer else None
         #: Makes a bound socket (given SO_RCVBUF); None: one in the caller's namespace.
         self._opener = opener
         #: issue 10: read up to this many bytes in the thread that sends the request, before the
@@ -124,16 +124,14 @@ class DiagSocket:
         failure: list[BaseException] = []
         fd = sock.fileno()
         reading = False
-        buf = self._buf if self._buf is not None else bytearray(self._buf_bytes)
-        view = memoryview(buf)
+        bufsize = self._buf_bytes
         port_id = self._port_id
         fam = c.FAMILY_NAMES.get(family, f"family {family}")
 
-        def take(n: int) -> bool:
+        def take(data: bytes) -> bool:
             """Keep one recv's bytes; whether the dump goes on (not done, not failed, room left)."""
             st.recvs += 1
-            st.bytes_read += n
-            data = bytes(view[:n])  # copy out before the buffer is reused
+            st.bytes_read += len(data)
             if self._check(data, seq, port_id, st, failure):
                 st.chunks += 1
                 pending.append(Chunk(data, time.time_ns()))
@@ -146,13 +144,13 @@ class DiagSocket:
         def recv_once() -> bool:
             """One recv into the chunks; whether to read again right away."""
             try:
-                n = sock.recv_into(buf)
+                data = sock.recv(bufsize)
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError as exc:
                 recv_failed(exc)
                 return False
-            return n > 0 and take(n)
+            return len(data) > 0 and take(data)
 
         def on_readable() -> None:
             t0 = time.perf_counter()

@@ -188,7 +188,7 @@ class NamespaceRegistry:
                 self.entries[nid] = NsEntry(nid, DiagSocket(), origin, paths)
             elif nid in scan.opened:
                 opener = _Opener(scan.opened[nid], paths, nid)
-                sock = DiagSocket(opener=opener, keep_buffer=False, prefetch_bytes=PREFETCH_BYTES)
+                sock = DiagSocket(opener=opener, prefetch_bytes=PREFETCH_BYTES)
                 self.entries[nid] = NsEntry(nid, sock, origin, paths, opener)
         st = self.stats
         st.netns_rescans += 1
