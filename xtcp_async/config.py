@@ -13,11 +13,9 @@ their units are in the help text and in the slices' names (``interval_s``).
 
 from __future__ import annotations
 
-import difflib
 import os
 import socket
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -286,6 +284,8 @@ class Config:
 
 
 def _read_toml(path: str) -> dict[str, Any]:
+    import tomllib  # only with a config file: start-up cost (issue 13)
+
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -341,6 +341,8 @@ def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
     for key in sorted(environ):
         if not key.startswith("XTCP_") or key in options or key in _ENV_NOT_OPTIONS or key.startswith("XTCP_TEST_"):
             continue
+        import difflib  # only for a misspelt variable: start-up cost (issue 13)
+
         close = difflib.get_close_matches(key, list(options), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         warnings.append(f"xtcp-async: warning: environment variable {key} is not an option{hint}; ignored")

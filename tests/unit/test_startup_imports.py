@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFERRED = {
     "pydantic_settings": "config reads XTCP_* itself (~26 ms)",
     "dotenv": "came with pydantic-settings",
+    "tomllib": "only with a config file",
+    "difflib": "only to name the option a misspelt XTCP_* variable meant",
     "aiokafka": "the kafka sink's client, only for kafka:// sinks",
     "nsq": "pynsq, only for nsq:// sinks",
     "xtcp_async.sinks.kafka": "only for kafka:// sinks",
