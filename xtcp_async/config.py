@@ -1,6 +1,11 @@
 """Configuration: built once at the edge from a TOML file < XTCP_* environment < CLI flags,
 validated by pydantic, frozen. Each component gets its own slice.
 
+Why a plain pydantic model and not pydantic-settings' ``BaseSettings``: importing pydantic-settings
+(dotenv, secrets, CLI and cloud sources) cost ~26 ms CPU at every start (issue 13), for the one
+thing used here: reading ``XTCP_<NAME>``. :func:`env_values` does that with the same rules (names
+case-insensitive, values passed to pydantic as the raw strings, as ``NoDecode`` did).
+
 Field names are the long flag names (``--poll-timeout`` → ``poll_timeout``, env
 ``XTCP_POLL_TIMEOUT``, TOML ``poll_timeout``) because the issue fixes those names for users;
 their units are in the help text and in the slices' names (``interval_s``).
@@ -8,23 +13,14 @@ their units are in the help text and in the slices' names (``interval_s``).
 
 from __future__ import annotations
 
-import difflib
 import os
 import socket
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xtcp_async import __version__
 from xtcp_async.errors import ConfigError
@@ -56,13 +52,14 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Every option of the service (see `xtcp-async --help`)."""
 
-    model_config = SettingsConfigDict(env_prefix="XTCP_", frozen=True, extra="forbid",
-                                      populate_by_name=True)
+    # validate_default: defaults go through the validators too (BaseSettings did so), e.g. the
+    # default --metrics-listen is checked to be listenable.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, validate_default=True)
 
-    sink: Annotated[list[str | dict[str, str]], NoDecode] = Field(
+    sink: list[str | dict[str, str]] = Field(
         default_factory=lambda: list[str | dict[str, str]](["stdout://"]), min_length=1)
     format: Format | None = None
     # Time values are finite and at most a day: `--interval inf` would never poll again, and a
@@ -71,9 +68,9 @@ class Settings(BaseSettings):
     jitter: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
     count: int | None = Field(default=None, ge=1)
     once: bool = False
-    family: Annotated[list[Literal["inet", "inet6"]], NoDecode] = Field(
+    family: list[Literal["inet", "inet6"]] = Field(
         default_factory=lambda: list[Literal["inet", "inet6"]](["inet", "inet6"]), min_length=1)
-    states: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"], min_length=1)
+    states: list[str] = Field(default_factory=lambda: ["all"], min_length=1)
     #: None: 5 s, or 80% of --interval when that is shorter (so `--interval 2` alone is valid).
     poll_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     hostname: str = Field(default_factory=socket.gethostname)
@@ -90,7 +87,7 @@ class Settings(BaseSettings):
     stats_json: str | None = None
     # -- issue 10: network namespaces (see xtcp_async/netns/) ------------------------------------
     #: "self", "all", or named namespaces (``ip netns`` names).
-    netns: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["self"])
+    netns: list[str] = Field(default_factory=lambda: ["self"])
     #: Seconds between namespace rediscoveries; None: before every poll.
     netns_rescan: float | None = Field(default=None, gt=0)
 
@@ -102,9 +99,9 @@ class Settings(BaseSettings):
 
     # --- TCP health (issue 12): enrichment, aggregate records, /metrics series -------------------
     asn_db: str | None = None
-    prefix_len: Annotated[tuple[int, int] | None, NoDecode] = None
+    prefix_len: tuple[int, int] | None = None
     aggregate: bool = False
-    aggregate_by: Annotated[list[AggregateKey], NoDecode] = Field(
+    aggregate_by: list[AggregateKey] = Field(
         default_factory=lambda: list[AggregateKey](["asn"]))
     aggregate_max_groups: int = Field(default=1000, ge=1)
     metrics_ports: int = Field(default=20, ge=0)
@@ -133,11 +130,11 @@ class Settings(BaseSettings):
     # --- end TCP health ----------------------------------------------------------------------------
     # --- what to send (issue 11): kernel filter, exclusions, sampling, change-only ---------------
     filter: str | None = None
-    exclude_port: Annotated[list[int], NoDecode] = Field(default_factory=list)
-    sample: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    exclude_port: list[int] = Field(default_factory=list)
+    sample: list[str] = Field(default_factory=list)
     emit: Literal["all", "changed"] = "all"
     heartbeat: int = Field(default=0, ge=0)
-    emit_fields: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EMIT_FIELDS))
+    emit_fields: list[str] = Field(default_factory=lambda: list(DEFAULT_EMIT_FIELDS))
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -244,19 +241,6 @@ class Settings(BaseSettings):
             raise ValueError("--once and --count cannot be combined")
         return self
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Flags (init kwargs) win over the environment, which wins over the config file.
-        file_values = _FILE_VALUES.get(settings_cls, {})
-        return init_settings, env_settings, InitSettingsSource(settings_cls, file_values)
-
-
-_FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
 
 #: XTCP_* variables that are not options: the config file path and the test harness's own.
 _ENV_NOT_OPTIONS = {"XTCP_CONFIG", "XTCP_CACHE_DIR", "XTCP_FIXTURES_DIR",
@@ -300,6 +284,8 @@ class Config:
 
 
 def _read_toml(path: str) -> dict[str, Any]:
+    import tomllib  # only with a config file: start-up cost (issue 13)
+
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -323,13 +309,8 @@ def load_config(flags: dict[str, Any], config_file: str | None = None) -> Config
     config_file = config_file or os.environ.get("XTCP_CONFIG")
     file_values = _read_toml(config_file) if config_file else {}
     warn_unknown_env(os.environ)
-
-    class _Settings(Settings):
-        pass
-
-    _FILE_VALUES[_Settings] = file_values
     try:
-        settings = _Settings(**flags)
+        settings = Settings.model_validate({**file_values, **env_values(os.environ), **flags})
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")
@@ -337,9 +318,17 @@ def load_config(flags: dict[str, Any], config_file: str | None = None) -> Config
         got = err.get("input")
         got_text = f" (got {got!r})" if err["type"] != "missing" and not isinstance(got, dict) else ""
         raise ConfigError(f"config: {where}{msg}{got_text}") from None
-    finally:
-        _FILE_VALUES.pop(_Settings, None)
-    return _slice(Settings.model_validate(settings.model_dump()))
+    return _slice(settings)
+
+
+def env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The options set as ``XTCP_<NAME>`` in ``environ``, by field name, as the raw strings.
+
+    Names match case-insensitively (``xtcp_interval`` counts too), as pydantic-settings matched
+    them; list options are split by their validators, nothing is decoded as JSON.
+    """
+    lowered = {k.lower(): v for k, v in environ.items()}
+    return {name: lowered[key] for name in Settings.model_fields if (key := "xtcp_" + name) in lowered}
 
 
 def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
@@ -352,6 +341,8 @@ def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
     for key in sorted(environ):
         if not key.startswith("XTCP_") or key in options or key in _ENV_NOT_OPTIONS or key.startswith("XTCP_TEST_"):
             continue
+        import difflib  # only for a misspelt variable: start-up cost (issue 13)
+
         close = difflib.get_close_matches(key, list(options), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         warnings.append(f"xtcp-async: warning: environment variable {key} is not an option{hint}; ignored")

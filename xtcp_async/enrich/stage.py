@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xtcp_async.enrich.asndb import AsnTable, load_asn_db
-from xtcp_async.enrich.lookup import lookup_asn, remote_prefix
 from xtcp_async.errors import XtcpError
 from xtcp_async.netlink.batch import DEST_PREFIX, DESTINATION, SocketBatch
 from xtcp_async.netlink.fields import ENRICH_GROUPS
+
+if TYPE_CHECKING:
+    from xtcp_async.enrich.asndb import AsnTable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ def enrich(batch: SocketBatch, table: AsnTable | None, prefix_lens: tuple[int, i
     """``batch`` plus the ASN column (when a table is given) and the prefix columns (when lengths are)."""
     if table is None and prefix_lens is None:
         return batch
+    # Here, not at the top: only --asn-db / --prefix-len get this far, and the column stages are
+    # imported at every start (aggregate/columns.py reads the names above; start-up cost, issue 13).
+    from xtcp_async.enrich.lookup import lookup_asn, remote_prefix
+
     columns = dict(batch.columns)
     lengths = dict(batch.lengths)
     fam = batch.columns["inet_diag_msg_family"]
@@ -66,7 +72,7 @@ class Enricher:
     @staticmethod
     def load(path: str | None, prefix_lens: tuple[int, int] | None) -> Enricher:
         """Start-up: a database that cannot be read is a ConfigError (one line, exit 2)."""
-        table = load_asn_db(path) if path else None
+        table = _load_asn_db(path) if path else None
         if table is not None:
             log.info("--asn-db: %d prefixes from %s (%d IPv4, %d IPv6 ranges)", table.prefixes, path,
                      len(table.v4), len(table.v6))
@@ -82,7 +88,7 @@ class Enricher:
         if not self.path or (self._pending is not None and not self._pending.done()):
             return None
         loop = asyncio.get_running_loop()
-        raw = loop.run_in_executor(None, load_asn_db, self.path)
+        raw = loop.run_in_executor(None, _load_asn_db, self.path)
         done: asyncio.Future[bool] = loop.create_future()
 
         def finished(fut: asyncio.Future[AsnTable]) -> None:
@@ -102,3 +108,10 @@ class Enricher:
         raw.add_done_callback(finished)
         self._pending = done
         return done
+
+
+def _load_asn_db(path: str) -> AsnTable:
+    # Imported only with --asn-db (gzip, the .mmdb and pfx2as readers): start-up cost, issue 13.
+    from xtcp_async.enrich.asndb import load_asn_db
+
+    return load_asn_db(path)
