@@ -33,6 +33,7 @@ from xtcp_async.netlink.origin import NO_ORIGIN, NetnsOrigin
 from xtcp_async.netlink.socket import Chunk, DiagSocket, DumpStatus
 from xtcp_async.netlink.source import DumpSource
 from xtcp_async.ops.ratelimit import rate_limited
+from xtcp_async.pending import PendingBatch, split_pending
 from xtcp_async.sinks.runner import SinkRunner
 from xtcp_async.stages.chain import StageChain
 from xtcp_async.stats import Stats
@@ -378,21 +379,6 @@ class Decoder:
         return batch
 
 
-def split_rows(batches: list[SocketBatch], cut: int) -> tuple[list[SocketBatch], list[SocketBatch]]:
-    """The first ``cut`` rows of ``batches`` and the rest, as views (a batch on the line is sliced)."""
-    head: list[SocketBatch] = []
-    for i, b in enumerate(batches):
-        if cut >= b.n:
-            head.append(b)
-            cut -= b.n
-            continue
-        if cut:
-            head.append(b.slice(0, cut))
-        rest = b.slice(cut, b.n)
-        return head, [rest, *batches[i + 1:]] if rest.n else batches[i + 1:]
-    return head, []
-
-
 @dataclass
 class SinkGroup:
     """Sinks that share a format; each gets payloads packed to its own byte cap."""
@@ -419,12 +405,13 @@ class Encoder:
         self.stats = stats
         self.inq = inq
         self.groups = groups
+        self.formats = list(dict.fromkeys(g.format for g in groups))
 
     async def run(self) -> None:
-        # Decoded batches wait here, as they are (views, never concatenated), until max_rows of
-        # them or the poll's end; then each is encoded on its own and the payloads are packed
-        # across them (copying 10k rows of ~100 columns into one batch first was ~5% of a poll).
-        pending: list[SocketBatch] = []
+        # Each decoded batch is encoded as it arrives (its columns are still in cache), never
+        # concatenated with others; rows wait, encoded, until max_rows of them or the poll's end,
+        # and payloads are packed across the batches (see xtcp_async.pending).
+        pending: list[PendingBatch] = []
         poll: PollInfo | None = None
         rows = 0
         poll_rows = 0
@@ -440,12 +427,12 @@ class Encoder:
                 if self.stages is not None and batch.n:
                     batch = self.stages.batch(batch)
                 if batch.n:
-                    pending.append(batch)
+                    pending.append(await self._encode(batch, poll))
                     rows += batch.n
                     poll_rows += batch.n
                 if rows >= self.max_rows:
                     cut = (rows // self.max_rows) * self.max_rows
-                    head, pending = split_rows(pending, cut)
+                    head, pending = split_pending(pending, cut)
                     await self._emit(head, poll)
                     rows -= cut
                 continue
@@ -473,23 +460,27 @@ class Encoder:
             for runner, cap in group.runners:
                 await self._offer(runner, cap, encoded, group.format, poll)
 
-    async def _encode(self, batches: list[SocketBatch], fmt: str) -> list[EncodedRows]:
-        parts: list[EncodedRows] = []
-        step = ENCODE_SLICE_ROWS[fmt]
-        for batch in batches:
+    async def _encode(self, batch: SocketBatch, poll: PollInfo) -> PendingBatch:
+        """``batch`` encoded in every sinks' format, a slice per turn."""
+        if poll.incomplete and not batch.meta.dump_interrupted:
+            # The poll failed or was cut after these rows were decoded: say so on them.
+            batch = batch.with_meta(replace(batch.meta, dump_interrupted=True))
+        parts: dict[str, list[EncodedRows]] = {}
+        for fmt in self.formats:
+            step = ENCODE_SLICE_ROWS[fmt]
+            parts[fmt] = []
             for start in range(0, batch.n, step):
                 async with self.turns.turn():
-                    parts.append(encode_rows(batch.slice(start, start + step), fmt))
-        return parts
+                    parts[fmt].append(encode_rows(batch.slice(start, start + step), fmt))
+        return PendingBatch(batch, parts)
 
-    async def _emit(self, batches: list[SocketBatch], poll: PollInfo) -> None:
+    async def _emit(self, batches: list[PendingBatch], poll: PollInfo) -> None:
         if poll.incomplete:
-            # The poll failed or was cut after these rows were decoded: say so on them.
-            batches = [b if b.meta.dump_interrupted else b.with_meta(replace(b.meta, dump_interrupted=True))
-                       for b in batches]
+            # Known incomplete since some of these rows were encoded: encode those again, marked.
+            batches = [b if b.batch.meta.dump_interrupted else await self._encode(b.batch, poll) for b in batches]
         self.stats.batches_encoded += 1
         for group in self.groups:
-            encoded = await self._encode(batches, group.format)
+            encoded = [p for b in batches for p in b.parts[group.format]]
             for runner, cap in group.runners:
                 await self._offer(runner, cap, encoded, group.format, poll)
 

@@ -46,19 +46,28 @@ class EncodedRows:
         return EncodedRows(b"".join(rows), offsets)
 
 
+    def slice(self, start: int, stop: int) -> EncodedRows:
+        """Rows ``start:stop``, sharing this one's bytes (its offsets then need not start at 0)."""
+        return EncodedRows(self.data, self.offsets[start:stop + 1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets[-1] - self.offsets[0])
+
     @staticmethod
     def join(parts: list[EncodedRows]) -> EncodedRows:
-        """Rows of several parts, in order, as one."""
-        if len(parts) == 1:
+        """Rows of several parts, in order, as one (offsets from 0)."""
+        if len(parts) == 1 and not parts[0].offsets[0]:
             return parts[0]
         if not parts:
             return EncodedRows(b"", np.zeros(1, dtype=np.int64))
-        offsets = [parts[0].offsets]
-        base = int(parts[0].offsets[-1])
+        offsets = [parts[0].offsets - parts[0].offsets[0]]
+        base = parts[0].nbytes
         for p in parts[1:]:
-            offsets.append(p.offsets[1:] + base)
-            base += int(p.offsets[-1])
-        return EncodedRows(b"".join(p.data for p in parts), np.concatenate(offsets))
+            offsets.append(p.offsets[1:] - p.offsets[0] + base)
+            base += p.nbytes
+        data = b"".join(memoryview(p.data)[int(p.offsets[0]):int(p.offsets[-1])] for p in parts)
+        return EncodedRows(data, np.concatenate(offsets))
 
 
 @dataclass
@@ -84,11 +93,16 @@ def pack(rows: EncodedRows | list[EncodedRows], *, max_bytes: int, max_rows: int
     out = Packed()
     if not parts:
         return out
-    # Row offsets of all parts as one sequence of bytes, and where each part starts in it.
+    # Row offsets of all parts as one sequence of bytes, and where each part starts in it
+    # (a part may be a slice of a bigger one: its rows start at starts[i] in its data).
+    starts = [int(p.offsets[0]) for p in parts]
     part_base = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum([int(p.offsets[-1]) for p in parts], out=part_base[1:])
-    offs = parts[0].offsets if len(parts) == 1 else np.concatenate(
-        [parts[0].offsets] + [p.offsets[1:] + part_base[i] for i, p in enumerate(parts) if i])
+    np.cumsum([p.nbytes for p in parts], out=part_base[1:])
+    if len(parts) == 1:
+        offs = parts[0].offsets - starts[0] if starts[0] else parts[0].offsets
+    else:
+        offs = np.concatenate([parts[0].offsets - starts[0]] +
+                              [p.offsets[1:] - starts[i] + part_base[i] for i, p in enumerate(parts) if i])
     views = [memoryview(p.data) for p in parts]
     n = len(offs) - 1
     if one_row_per_payload:
@@ -113,8 +127,8 @@ def pack(rows: EncodedRows | list[EncodedRows], *, max_bytes: int, max_rows: int
         # The parts this payload spans, each cut to the payload's bytes.
         k = 0 if len(parts) == 1 else int(np.searchsorted(part_base, lo, side="right")) - 1
         while k < len(parts) and int(part_base[k]) < hi:
-            b0 = int(part_base[k])
-            pieces.append(views[k][max(lo - b0, 0):min(hi, int(part_base[k + 1])) - b0])
+            b0 = int(part_base[k]) - starts[k]  # where part k's data would start in the joined rows
+            pieces.append(views[k][max(lo - b0, starts[k]):min(hi, int(part_base[k + 1])) - b0])
             k += 1
         out.payloads.append(b"".join(pieces))
         start = end

@@ -19,7 +19,7 @@ from xtcp_async.encode import encode_rows
 from xtcp_async.encode.framing import EncodedRows, pack
 from xtcp_async.netlink.batch import SocketBatch
 from xtcp_async.netlink.decode import decode_messages
-from xtcp_async.pipeline import split_rows
+from xtcp_async.pending import PendingBatch, split_pending
 
 
 def joined(parts: list[EncodedRows]) -> EncodedRows:
@@ -68,20 +68,29 @@ def _batch() -> SocketBatch:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("cut", [0, 1, 5, 13, 27])
-def test_split_rows_cuts_at_the_row_and_keeps_the_order(cut: int) -> None:
+@pytest.mark.parametrize("cut", [0, 1, 5, 13, 20, 27])
+def test_split_pending_cuts_rows_and_their_encoded_bytes_at_the_same_row(cut: int) -> None:
     b = _batch()
     assert b.n == 27
-    batches = [b.slice(0, 5), b.slice(5, 13), b.slice(13, 27)]
-    head, tail = split_rows(batches, cut)
+    fmts = ("protobuf-list", "jsonl")
+    # Two parts in one batch, as a batch bigger than an encode slice has.
+    batches = [PendingBatch(x, {f: [encode_rows(x.slice(0, 3), f), encode_rows(x.slice(3, x.n), f)] for f in fmts})
+               for x in (b.slice(0, 5), b.slice(5, 13), b.slice(13, 27))]
+    head, tail = split_pending(batches, cut)
     assert sum(x.n for x in head) == cut
     assert sum(x.n for x in tail) == 27 - cut
     assert all(x.n for x in head + tail)
-    cookies = np.concatenate([x.columns["inet_diag_msg_socket_cookie"] for x in head + tail])
+    cookies = np.concatenate([x.batch.columns["inet_diag_msg_socket_cookie"] for x in head + tail])
     assert cookies.tolist() == b.columns["inet_diag_msg_socket_cookie"].tolist()
-    # Record counters follow the rows across the cut.
-    starts = [x.meta.record_counter_start for x in head + tail]
-    assert starts == sorted(starts)
+    for f in fmts:
+        whole = encode_rows(b, f)
+        for side, lo in ((head, 0), (tail, cut)):
+            got = pack([p for x in side for p in x.parts[f]], max_bytes=1 << 20, max_rows=100, list_framing=False)
+            want = pack(whole.slice(lo, lo + sum(x.n for x in side)), max_bytes=1 << 20, max_rows=100,
+                        list_framing=False)
+            assert got.payloads == want.payloads
+        for x in head + tail:  # each batch's parts cover exactly its rows
+            assert sum(p.n for p in x.parts[f]) == x.n
 
 
 @pytest.mark.timeout(60)
