@@ -770,8 +770,10 @@ static PyObject *fc_encode(PyObject *self, PyObject *args) {
     offs[0] = 0;
     for (Py_ssize_t r = 0; r < n; r++) {
         /* A row reads one value from each of ~100 columns: more streams than the hardware
-         * prefetcher follows, so each column's line 64 rows ahead is asked for every 16 rows. */
-        if ((r & 15) == 0 && r + 64 < n) {
+         * prefetcher follows, so each column's line 64 rows ahead is asked for every 8 rows (a
+         * 64-bit column starts a new line every 8 rows; every 16 left half of them unfetched:
+         * protobuf 0.39 -> 0.36 us/row; 32 or 128 rows ahead measured no better). */
+        if ((r & 7) == 0 && r + 64 < n) {
             for (Py_ssize_t i = 0; i < ni; i++) {
                 const Item *x = &it[i];
                 if (x->kind == IT_VARINT || x->kind == IT_VARINT_IF || x->kind == IT_DEC || x->kind == IT_SDEC)
