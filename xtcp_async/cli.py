@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        from xtcp_async.ops.heap import keep_freed_memory
+
+        keep_freed_memory()  # each poll reuses the last one's pages (see xtcp_async.ops.heap)
         from xtcp_async.config import load_config
         from xtcp_async.health_stages import HealthStages
         from xtcp_async.logs import setup_logging
