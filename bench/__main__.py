@@ -35,6 +35,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,10 +271,30 @@ def _service_rows(opts: Options, workdir: Path, expected_sockets: int) -> tuple[
         if problems:
             row.status = "suspect: " + ", ".join(sorted(set(problems)))
         rows.append(row)
+        if key == "service_file_jsonl":
+            floor = _write_floor_row(reports, workdir, opts, polls)
+            if floor is not None:
+                rows.append(floor)
         if key == "service_null_pblist":
             startup = Row("service_startup", "   xtcp-async start-up + 1 poll (null)", one.cpu_s,
                           one.wall_s, one.max_rss_bytes, detail=one.to_json())
     return rows, startup
+
+
+def _write_floor_row(reports: list[dict[str, Any]], workdir: Path, opts: Options, polls: int) -> Row | None:
+    """d′: writing as many bytes per poll as the jsonl row wrote, and nothing else (bench.writefloor)."""
+    per_poll = [int(r["bytes_encoded"]) / int(r["polls"]) for r in reports if r.get("polls")]
+    if not per_poll:
+        return None
+    nbytes = int(statistics.median(per_poll))
+    argv = [PY, "-m", "bench.writefloor", "--bytes", str(nbytes), "--file", str(workdir / "floor.out")]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                      env.get("PYTHONPATH")]))
+    row = _differential_row("write_floor_jsonl", "d' the same bytes appended to a file, 4 MiB writes",
+                            argv, replace(opts, repeat=opts.jsonl_repeat), polls, env)[0]
+    row.extra["bytes_per_poll"] = nbytes
+    return row
 
 
 def _one_round(opts: Options, workdir: Path, sockets: int) -> tuple[list[Row], Row | None]:
@@ -301,6 +322,8 @@ def _merge_rows(per_round: list[list[Row]]) -> list[Row]:
                                              "max": stalls[worst]["max"]}
             with_stall = [r for r in same if "max_dump_stall_s" in r.extra]
             row.extra["worst_stall_cpu_share"] = with_stall[worst].extra.get("worst_stall_cpu_share", 0.0)
+        if per_poll := [r.extra["bytes_per_poll"] for r in same if "bytes_per_poll" in r.extra]:
+            row.extra["bytes_per_poll"] = int(statistics.median(per_poll))
         row.detail = {"rounds": [r.detail for r in same]}
         merged.append(row)
     return merged

@@ -72,8 +72,13 @@ def ratios(rounds: Sequence[Round], ss_runs: Sequence[float], sockets: int) -> d
         c, b = r.cpu.get("service_null_pblist"), r.cpu.get("floor_stdlib")
         return None if c is None or b is None or not sockets else (c - b) / sockets * 1e6
 
+    def jsonl_above_write(r: Round, ss: float) -> float | None:
+        d, w = r.cpu.get("service_file_jsonl"), r.cpu.get("write_floor_jsonl")
+        return None if d is None or w is None else (d - w) / ss
+
     return {
         "c_over_a": Spread.of(collect(over_ss("service_null_pblist"))),
+        "d_minus_write_over_a": Spread.of(collect(jsonl_above_write)),
         "d_over_a": Spread.of(collect(over_ss("service_file_jsonl"))),
         "b_over_a": Spread.of(collect(over_ss("floor_stdlib"))),
         "c_minus_b_us_per_socket": Spread.of(collect(above_floor)),

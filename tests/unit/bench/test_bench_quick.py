@@ -27,7 +27,9 @@ def test_quick_run_writes_every_row_for_one_small_size(tmp_path: Path) -> None:
     for key in ("ss", "floor_stdlib"):
         assert rows[key]["status"] == "ok"
         assert rows[key]["cpu_s"]["min"] > 0
-    assert set(rows) >= {"ss", "floor_stdlib", "floor_project", "service_null_pblist", "service_file_jsonl"}
+    assert set(rows) >= {"ss", "floor_stdlib", "floor_project", "service_null_pblist", "service_file_jsonl",
+                         "write_floor_jsonl"}
+    assert rows["write_floor_jsonl"]["bytes_per_poll"] > 2000 * 1000  # ~3 KB of jsonl per socket
 
 
 @pytest.mark.slow

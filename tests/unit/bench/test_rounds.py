@@ -29,6 +29,15 @@ def test_ratios_are_the_median_and_range_of_the_rounds() -> None:
     assert share is not None and share.values == pytest.approx((2.5, 5.0, 3.0))
 
 
+def test_jsonl_above_its_write_floor_is_divided_by_ss_per_round() -> None:
+    """d − d′ (the service's jsonl cost without the kernel's file write) over ss, round by round."""
+    rounds = [Round({"service_file_jsonl": 1.0, "write_floor_jsonl": 0.4}),
+              Round({"service_file_jsonl": 1.2, "write_floor_jsonl": None}),
+              Round({"service_file_jsonl": 0.9, "write_floor_jsonl": 0.5})]
+    got = ratios(rounds, [1.0, 1.0, 2.0, 2.0], sockets=100_000)["d_minus_write_over_a"]
+    assert got is not None and got.values == pytest.approx((0.6, 0.2))
+
+
 def test_no_rounds_is_no_figure() -> None:
     """Without any round there is nothing to report (None, not a zero)."""
     assert Spread.of([]) is None
