@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from xtcp_async import native
-from xtcp_async.encode.framing import EncodedRows, Packed, pack, varint
+from xtcp_async.encode.framing import EncodedRows, Packed, iter_payloads, pack, varint
 from xtcp_async.netlink.batch import SocketBatch
 from xtcp_async.sinks.base import FORMATS
 
@@ -47,9 +49,16 @@ def pack_rows(rows: EncodedRows | list[EncodedRows], fmt: str, *, max_bytes: int
                 one_row_per_payload=fmt == "protobuf-single")
 
 
+def iter_payloads_of(rows: EncodedRows | list[EncodedRows], fmt: str, out: Packed, *, max_bytes: int,
+                     max_rows: int) -> Iterator[bytes]:
+    """:func:`pack_rows` one payload at a time; records too large for the cap counted in ``out``."""
+    return iter_payloads(rows, out, max_bytes=max_bytes, max_rows=max_rows, list_framing=fmt == "protobuf-list",
+                         one_row_per_payload=fmt == "protobuf-single")
+
+
 def encode(batch: SocketBatch, fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
     """``batch`` as payloads of format ``fmt``, each within ``max_bytes`` and ``max_rows``."""
     return pack_rows(encode_rows(batch, fmt), fmt, max_bytes=max_bytes, max_rows=max_rows)
 
 
-__all__ = ["EncodedRows", "Packed", "encode", "encode_rows", "pack_rows", "varint"]
+__all__ = ["EncodedRows", "Packed", "encode", "encode_rows", "iter_payloads_of", "pack_rows", "varint"]

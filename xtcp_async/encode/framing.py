@@ -9,6 +9,7 @@ ProtobufList varint in front), so splitting costs nothing per row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,10 +90,19 @@ def pack(rows: EncodedRows | list[EncodedRows], *, max_bytes: int, max_rows: int
     once, straight from the parts it spans (joining 40 MB of rows per 120k-socket poll only to
     copy them again cost a memmove the size of the poll).
     """
-    parts = [p for p in (rows if isinstance(rows, list) else [rows]) if p.n]
     out = Packed()
+    out.payloads = list(iter_payloads(rows, out, max_bytes=max_bytes, max_rows=max_rows,
+                                      list_framing=list_framing, one_row_per_payload=one_row_per_payload))
+    return out
+
+
+def iter_payloads(rows: EncodedRows | list[EncodedRows], out: Packed, *, max_bytes: int, max_rows: int,
+                  list_framing: bool, one_row_per_payload: bool = False) -> Iterator[bytes]:
+    """:func:`pack`'s payloads one at a time (a caller can yield to its event loop between them);
+    records too large for the cap are counted in ``out.too_large``."""
+    parts = [p for p in (rows if isinstance(rows, list) else [rows]) if p.n]
     if not parts:
-        return out
+        return
     # Row offsets of all parts as one sequence of bytes, and where each part starts in it
     # (a part may be a slice of a bigger one: its rows start at starts[i] in its data).
     starts = [int(p.offsets[0]) for p in parts]
@@ -130,6 +140,5 @@ def pack(rows: EncodedRows | list[EncodedRows], *, max_bytes: int, max_rows: int
             b0 = int(part_base[k]) - starts[k]  # where part k's data would start in the joined rows
             pieces.append(views[k][max(lo - b0, starts[k]):min(hi, int(part_base[k + 1])) - b0])
             k += 1
-        out.payloads.append(b"".join(pieces))
+        yield b"".join(pieces)
         start = end
-    return out
