@@ -91,8 +91,10 @@ def _worker(dump: Path, sockets: int, fmt: str) -> dict[str, Any]:
     """Decode + encode ``sockets`` rows from ``dump``; return CPU and wall seconds of each stage."""
     from bench.rawdump import read_record
     from xtcp_async.encode import encode_rows, pack_rows
-    from xtcp_async.encode.framing import EncodedRows
     from xtcp_async.netlink.decode import decode_messages
+    from xtcp_async.ops.heap import keep_freed_memory
+
+    keep_freed_memory()  # as the service does at start-up
 
     # Batch the way the service's decoder and encoder tasks do; their constants may change shape or
     # move, and then today's values stand in.
@@ -119,7 +121,8 @@ def _worker(dump: Path, sockets: int, fmt: str) -> dict[str, Any]:
         batch = decode_messages(group).batch
         c1, w1 = time.process_time(), time.perf_counter()
         parts = [encode_rows(batch.slice(s, s + step), fmt) for s in range(0, batch.n, step)]
-        packed = pack_rows(EncodedRows.join(parts), fmt, max_bytes=4 * 1024 * 1024, max_rows=10_000)
+        # Payloads packed across the parts, never joined first (as the service's encoder does).
+        packed = pack_rows(parts, fmt, max_bytes=4 * 1024 * 1024, max_rows=10_000)
         c2, w2 = time.process_time(), time.perf_counter()
         decode_cpu += c1 - c0
         decode_wall += w1 - w0
