@@ -47,15 +47,16 @@ log = logging.getLogger(__name__)
 #: Encode at most this many rows between two yields to the event loop, so a 10k-row batch
 #: never holds the loop for its whole encode (~15 µs/row for jsonl, a few µs for protobuf).
 ENCODE_SLICE_ROWS = {"jsonl": 512, "protobuf-list": 3072, "protobuf-single": 3072}
-if native.CORE is not None:  # issue 13: the compiled encoders: ~0.4 µs/row protobuf, ~2.5 µs/row jsonl
+if native.CORE is not None:  # issue 13: the compiled encoders: ~0.5 µs/row protobuf, ~1.8 µs/row jsonl
     ENCODE_SLICE_ROWS.update({"jsonl": 2048, "protobuf-list": 10240, "protobuf-single": 10240})
 
 #: Payloads packed per turn of the encoder (one payload is at most --max-batch-bytes, 4 MiB by
 #: default: ~1 ms of copying).
 PAYLOADS_PER_TURN = 2
 
-#: Decode once this many bytes of replies have arrived (≈4k sockets): small enough to keep
-#: memory flat at 120k sockets, big enough that numpy's per-call overhead is noise.
+#: Decode once this many bytes of replies have arrived (≈4k sockets). Measured at 120k sockets
+#: (docs/bench.md): 1 MiB was slower (the per-batch Python around each encode call adds up), 4 MiB
+#: 2-4% faster but over the 100 MiB peak-RSS target.
 DECODE_BYTES = 2 * 1024 * 1024
 
 
@@ -466,7 +467,7 @@ class Encoder:
                 await self._offer(runner, cap, encoded, group.format, poll)
 
     async def _encode(self, batch: SocketBatch, poll: PollInfo) -> PendingBatch:
-        """``batch`` encoded in every sinks' format, a slice per turn."""
+        """``batch`` encoded in every sink group's format, a slice per turn."""
         if poll.incomplete and not batch.meta.dump_interrupted:
             # The poll failed or was cut after these rows were decoded: say so on them.
             batch = batch.with_meta(replace(batch.meta, dump_interrupted=True))
