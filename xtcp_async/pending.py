@@ -9,7 +9,9 @@ they are encoded again with ``poll_dump_interrupted`` set (rare; see Encoder._em
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from xtcp_async.encode import EncodedRows
 from xtcp_async.netlink.batch import SocketBatch
@@ -31,34 +33,35 @@ class PendingBatch:
         head: dict[str, list[EncodedRows]] = {}
         tail: dict[str, list[EncodedRows]] = {}
         for fmt, parts in self.parts.items():
-            head[fmt], tail[fmt] = _split_parts(parts, k)
+            head[fmt], tail[fmt] = _split_at(parts, k, lambda p, j: (p.slice(0, j), p.slice(j, p.n)))
         return (PendingBatch(self.batch.slice(0, k), head),
                 PendingBatch(self.batch.slice(k, self.batch.n), tail))
 
 
-def _split_parts(parts: list[EncodedRows], k: int) -> tuple[list[EncodedRows], list[EncodedRows]]:
-    for i, p in enumerate(parts):
-        if k >= p.n:
-            k -= p.n
+class _Rows(Protocol):
+    @property
+    def n(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Rows)
+
+
+def _split_at(items: list[R], k: int, cut: Callable[[R, int], tuple[R, R]]) -> tuple[list[R], list[R]]:
+    """The first ``k`` rows of ``items`` and the rest; the item on the line is cut in two."""
+    for i, x in enumerate(items):
+        if k >= x.n:
+            k -= x.n
             continue
-        head = [*parts[:i], p.slice(0, k)] if k else parts[:i]
-        return head, [p.slice(k, p.n), *parts[i + 1:]]
-    return list(parts), []
+        if not k:
+            return items[:i], items[i:]
+        first, rest = cut(x, k)
+        return [*items[:i], first], [rest, *items[i + 1:]]
+    return list(items), []
 
 
 def split_pending(batches: list[PendingBatch], cut: int) -> tuple[list[PendingBatch], list[PendingBatch]]:
     """The first ``cut`` rows of ``batches`` and the rest; a batch on the line is split in two."""
-    head: list[PendingBatch] = []
-    for i, b in enumerate(batches):
-        if cut >= b.n:
-            head.append(b)
-            cut -= b.n
-            continue
-        if not cut:
-            return head, batches[i:]
-        first, rest = b.split(cut)
-        return [*head, first], [rest, *batches[i + 1:]]
-    return head, []
+    return _split_at(batches, cut, PendingBatch.split)
 
 
 __all__ = ["PendingBatch", "split_pending"]

@@ -28,10 +28,11 @@ from xtcp_async.health_stages import HealthStages
 from xtcp_async.logs import flush_rate_limited
 from xtcp_async.loopmon import gc_pauses, monitor_loop
 from xtcp_async.netlink.source import DumpSource
-from xtcp_async.pipeline import BatchItem, ChunkItem, CpuTurns, Decoder, Encoder, Poller, SinkGroup, warm_up
+from xtcp_async.pipeline import BatchItem, ChunkItem, Decoder, Encoder, Poller, SinkGroup, warm_up
 from xtcp_async.sinks import Sink, create_sink
 from xtcp_async.sinks.runner import DEFAULT_BUFFER_BYTES, RunnerSettings, SinkRunner
 from xtcp_async.stats import Stats
+from xtcp_async.turns import CpuTurns
 
 log = logging.getLogger(__name__)
 

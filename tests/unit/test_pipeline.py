@@ -16,12 +16,13 @@ from xtcp_async.errors import ConfigError, SinkError, XtcpError
 from xtcp_async.netlink import constants as c
 from xtcp_async.netlink.decode import decode_messages
 from xtcp_async.netlink.socket import Chunk
-from xtcp_async.pipeline import DECODE_BYTES, CpuTurns, Decoder, Encoder, PollBatch, PollChunk, PollEnd, PollInfo
+from xtcp_async.pipeline import DECODE_BYTES, Decoder, Encoder, PollBatch, PollChunk, PollEnd, PollInfo
 from xtcp_async.service import Service, StageCrashed
 from xtcp_async.sinks import Sink, parse_sink_url
 from xtcp_async.sinks.base import BaseSink
 from xtcp_async.sinks.memory import MemorySink
 from xtcp_async.stats import Stats
+from xtcp_async.turns import CpuTurns
 
 #: Sockets in the recorded dump (AF_INET 18, AF_INET6 9).
 SOCKETS = 27

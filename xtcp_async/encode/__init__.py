@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from xtcp_async import native
-from xtcp_async.encode.framing import EncodedRows, Packed, iter_payloads, pack, varint
+from xtcp_async.encode.framing import EncodedRows, Packed, iter_payloads, varint
 from xtcp_async.netlink.batch import SocketBatch
 from xtcp_async.sinks.base import FORMATS
 
@@ -45,8 +45,9 @@ def encode_rows(batch: SocketBatch, fmt: str, *, path: str = "auto") -> EncodedR
 
 def pack_rows(rows: EncodedRows | list[EncodedRows], fmt: str, *, max_bytes: int, max_rows: int) -> Packed:
     """Split encoded rows (one part or several, in order) into payloads for format ``fmt`` within the caps."""
-    return pack(rows, max_bytes=max_bytes, max_rows=max_rows, list_framing=fmt == "protobuf-list",
-                one_row_per_payload=fmt == "protobuf-single")
+    out = Packed()
+    out.payloads = list(iter_payloads_of(rows, fmt, out, max_bytes=max_bytes, max_rows=max_rows))
+    return out
 
 
 def iter_payloads_of(rows: EncodedRows | list[EncodedRows], fmt: str, out: Packed, *, max_bytes: int,

@@ -55,21 +55,6 @@ class EncodedRows:
     def nbytes(self) -> int:
         return int(self.offsets[-1] - self.offsets[0])
 
-    @staticmethod
-    def join(parts: list[EncodedRows]) -> EncodedRows:
-        """Rows of several parts, in order, as one (offsets from 0)."""
-        if len(parts) == 1 and not parts[0].offsets[0]:
-            return parts[0]
-        if not parts:
-            return EncodedRows(b"", np.zeros(1, dtype=np.int64))
-        offsets = [parts[0].offsets - parts[0].offsets[0]]
-        base = parts[0].nbytes
-        for p in parts[1:]:
-            offsets.append(p.offsets[1:] - p.offsets[0] + base)
-            base += p.nbytes
-        data = b"".join(memoryview(p.data)[int(p.offsets[0]):int(p.offsets[-1])] for p in parts)
-        return EncodedRows(data, np.concatenate(offsets))
-
 
 @dataclass
 class Packed:
